@@ -1,0 +1,159 @@
+package rule
+
+import "strconv"
+
+// Input is the decoded sy_route input (Rule ABI v1, DESIGN.md §3).
+//
+// The SDK reuses one Input (and its slices and maps) for every call: a rule
+// may keep strings it read from it, but must not keep the Input, its slices
+// or its maps after its route function returns.
+type Input struct {
+	ABI        int64
+	NowUnixMS  int64
+	RandomSeed uint64
+	Request    Request
+	Candidates []Candidate
+	// Previous is the raw JSON of the earlier decision when the chain runs
+	// again after a validation verdict of fallback; "" when null or absent.
+	Previous string
+}
+
+// Request is the compact view of the client's request.
+type Request struct {
+	ID                   string
+	Endpoint             string
+	Model                string
+	Stream               bool
+	Priority             int64 // 1..10, 10 is the most important
+	PromptTokensEstimate int64
+	MaxTokens            int64 // 0 when the client set none
+	Messages             int64
+	Chars                int64
+	HasTools             bool
+	HasImages            bool
+	JSONMode             bool
+	Key                  string // the client key's configured name, never the secret
+	User                 string
+	Tags                 []string
+	// Metadata holds the request's metadata; values that are not JSON
+	// strings are kept as their JSON text (e.g. `3`, `{"a":1}`).
+	Metadata map[string]string
+	// Headers holds only the headers the rule's config asks for
+	// (lowercased names).
+	Headers map[string]string
+}
+
+// Candidate is one target the rule may choose, with live statistics.
+type Candidate struct {
+	Provider      string
+	Model         string
+	ContextWindow int64
+	USDPerMTokIn  float64
+	USDPerMTokOut float64
+	Capabilities  []string
+	Healthy       bool
+	Circuit       string // "closed", "half_open" or "open"
+	P50MS         float64
+	P95MS         float64
+	ErrorRate     float64
+	Inflight      int64
+}
+
+// Has reports whether the candidate lists the capability.
+func (c *Candidate) Has(capability string) bool {
+	for _, x := range c.Capabilities {
+		if x == capability {
+			return true
+		}
+	}
+	return false
+}
+
+// Target returns the candidate as a decision target.
+func (c *Candidate) Target() Target { return Target{Provider: c.Provider, Model: c.Model} }
+
+// ReadInput decodes the ABI input JSON into in, reusing in's slices and
+// maps. Unknown fields are skipped, so newer hosts can add fields. Strings
+// in the result do not alias data.
+func ReadInput(data []byte, in *Input) error {
+	return readInput(string(data), in)
+}
+
+type abiError int64
+
+func (e abiError) Error() string { return "rule: unsupported abi " + strconv.FormatInt(int64(e), 10) }
+
+func errUnsupportedABI(v int64) error { return abiError(v) }
+
+// uint reads a non-negative integer (random_seed spans all of uint64).
+func (sc *scanner) uint() uint64 {
+	if sc.null() {
+		return 0
+	}
+	t := sc.number()
+	if sc.err != nil {
+		return 0
+	}
+	if n, err := strconv.ParseUint(t, 10, 64); err == nil {
+		return n
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 || f >= 1.8446744073709552e19 {
+		sc.fail("bad unsigned number")
+		return 0
+	}
+	return uint64(f)
+}
+
+func (r *Request) reset() {
+	tags, md, hd := r.Tags[:0], r.Metadata, r.Headers
+	clear(md)
+	clear(hd)
+	*r = Request{Tags: tags, Metadata: md, Headers: hd}
+}
+
+func (r *Request) read(sc *scanner) {
+	if !sc.object() {
+		return
+	}
+	for first := true; sc.next('}', first); first = false {
+		switch sc.key() {
+		case "id":
+			r.ID = sc.str()
+		case "endpoint":
+			r.Endpoint = sc.str()
+		case "model":
+			r.Model = sc.str()
+		case "stream":
+			r.Stream = sc.bool()
+		case "priority":
+			r.Priority = sc.int()
+		case "prompt_tokens_estimate":
+			r.PromptTokensEstimate = sc.int()
+		case "max_tokens":
+			r.MaxTokens = sc.int()
+		case "messages":
+			r.Messages = sc.int()
+		case "chars":
+			r.Chars = sc.int()
+		case "has_tools":
+			r.HasTools = sc.bool()
+		case "has_images":
+			r.HasImages = sc.bool()
+		case "json_mode":
+			r.JSONMode = sc.bool()
+		case "key":
+			r.Key = sc.str()
+		case "user":
+			r.User = sc.str()
+		case "tags":
+			r.Tags = sc.strings(r.Tags)
+		case "metadata":
+			r.Metadata = sc.stringMap(r.Metadata)
+		case "headers":
+			r.Headers = sc.stringMap(r.Headers)
+		default:
+			sc.skip()
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package rule
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// designExample is the input example of DESIGN.md §3.
+const designExample = `{"abi":1,"now_unix_ms":1764000000000,"random_seed":8812,
+ "request":{"id":"req_1","endpoint":"chat.completions","model":"auto","stream":false,
+   "priority":5,"prompt_tokens_estimate":523,"max_tokens":1024,"messages":4,"chars":2100,
+   "has_tools":false,"has_images":false,"json_mode":false,
+   "key":"team-a","user":"u1","tags":["batch"],"metadata":{"tier":"free"},"headers":{"x-tenant":"acme"}},
+ "candidates":[{"provider":"openai","model":"gpt-4o-mini","context_window":128000,
+   "usd_per_mtok_in":0.15,"usd_per_mtok_out":0.60,"capabilities":["tools","json","vision","stream"],
+   "healthy":true,"circuit":"closed","p50_ms":420,"p95_ms":1300,"error_rate":0.01,"inflight":3}],
+ "previous":null}`
+
+func TestReadInput(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		check func(t *testing.T, in *Input)
+	}{
+		{name: "design example", input: designExample, check: func(t *testing.T, in *Input) {
+			want := Input{ABI: 1, NowUnixMS: 1764000000000, RandomSeed: 8812,
+				Request: Request{ID: "req_1", Endpoint: "chat.completions", Model: "auto", Priority: 5,
+					PromptTokensEstimate: 523, MaxTokens: 1024, Messages: 4, Chars: 2100, Key: "team-a", User: "u1",
+					Tags: []string{"batch"}, Metadata: map[string]string{"tier": "free"}, Headers: map[string]string{"x-tenant": "acme"}},
+				Candidates: []Candidate{{Provider: "openai", Model: "gpt-4o-mini", ContextWindow: 128000,
+					USDPerMTokIn: 0.15, USDPerMTokOut: 0.60, Capabilities: []string{"tools", "json", "vision", "stream"},
+					Healthy: true, Circuit: "closed", P50MS: 420, P95MS: 1300, ErrorRate: 0.01, Inflight: 3}}}
+			if !reflect.DeepEqual(*in, want) {
+				t.Fatalf("got  %+v\nwant %+v", *in, want)
+			}
+		}},
+		{name: "unknown fields are skipped", input: `{"future":{"a":[1,{"b":null}]},"request":{"priority":7,"new":"x"},"candidates":[{"model":"m","extra":[true]}]}`,
+			check: func(t *testing.T, in *Input) {
+				if in.Request.Priority != 7 || len(in.Candidates) != 1 || in.Candidates[0].Model != "m" {
+					t.Fatalf("%+v", in)
+				}
+			}},
+		{name: "escapes", input: `{"request":{"id":"a\"b\\c\u00e9\ud83d\ude00\n","user":"\/x"}}`,
+			check: func(t *testing.T, in *Input) {
+				if in.Request.ID != "a\"b\\c\u00e9\U0001F600\n" || in.Request.User != "/x" {
+					t.Fatalf("%q %q", in.Request.ID, in.Request.User)
+				}
+			}},
+		{name: "escaped member name", input: `{"request":{"pri\u006frity":9}}`,
+			check: func(t *testing.T, in *Input) {
+				if in.Request.Priority != 9 {
+					t.Fatalf("priority %d", in.Request.Priority)
+				}
+			}},
+		{name: "metadata keeps non-string values as JSON", input: `{"request":{"metadata":{"n":12.5,"o":{"a":[1,2]},"s":"x","z":null}}}`,
+			check: func(t *testing.T, in *Input) {
+				want := map[string]string{"n": "12.5", "o": `{"a":[1,2]}`, "s": "x", "z": "null"}
+				if !reflect.DeepEqual(in.Request.Metadata, want) {
+					t.Fatalf("%v", in.Request.Metadata)
+				}
+			}},
+		{name: "nulls read as zero values", input: `{"request":{"id":null,"priority":null,"stream":null,"tags":null},"candidates":null,"previous":null}`,
+			check: func(t *testing.T, in *Input) {
+				if in.Request.ID != "" || in.Request.Priority != 0 || in.Request.Tags != nil || in.Candidates != nil || in.Previous != "" {
+					t.Fatalf("%+v", in)
+				}
+			}},
+		{name: "numbers", input: `{"random_seed":18446744073709551615,"request":{"max_tokens":1e3,"chars":-5.9},"candidates":[{"usd_per_mtok_in":2.5e-1,"p95_ms":12345678901234567890,"error_rate":0.000001}]}`,
+			check: func(t *testing.T, in *Input) {
+				c := in.Candidates[0]
+				if in.RandomSeed != 18446744073709551615 || in.Request.MaxTokens != 1000 || in.Request.Chars != -5 ||
+					c.USDPerMTokIn != 0.25 || c.P95MS != 12345678901234567890 || c.ErrorRate != 0.000001 {
+					t.Fatalf("%+v", in)
+				}
+			}},
+		{name: "white space everywhere", input: " {\n\t\"request\" : { \"priority\" : 3 , \"tags\" : [ \"a\" , \"b\" ] } ,\r\n \"previous\" : { \"x\" : 1 } } ",
+			check: func(t *testing.T, in *Input) {
+				if in.Request.Priority != 3 || len(in.Request.Tags) != 2 || in.Previous != `{ "x" : 1 }` {
+					t.Fatalf("%+v", in)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var in Input
+			if err := ReadInput([]byte(tt.input), &in); err != nil {
+				t.Fatalf("ReadInput: %v", err)
+			}
+			tt.check(t, &in)
+			var ref Input
+			if err := readInputRef(tt.input, &ref); err != nil || !reflect.DeepEqual(in, ref) {
+				t.Fatalf("reference reader differs (err %v):\n%+v\n%+v", err, in, ref)
+			}
+		})
+	}
+}
+
+func TestReadInputErrors(t *testing.T) {
+	tests := []struct{ name, input, errHas string }{
+		{"empty", ``, "expected object"},
+		{"null", `null`, "input is null"},
+		{"not json", `hello`, "expected object"},
+		{"trailing comma in object", `{"abi":1,}`, "trailing comma"},
+		{"trailing comma in array", `{"request":{"tags":["a",]}}`, "trailing comma"},
+		{"missing colon", `{"abi" 1}`, "expected ':'"},
+		{"unterminated string", `{"request":{"id":"abc`, "unterminated"},
+		{"control character", "{\"request\":{\"id\":\"a\x01\"}}", "control character"},
+		{"wrong type", `{"request":{"priority":"high"}}`, "expected number"},
+		{"leading zero", `{"now_unix_ms":0123}`, "leading zero"},
+		{"data after value", `{} {}`, "data after"},
+		{"unsupported abi", `{"abi":2}`, "unsupported abi 2"},
+		{"negative seed", `{"random_seed":-1}`, "unsigned"},
+		{"unclosed", `{"request":{"tags":["a"]`, "unexpected end"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var in Input
+			err := ReadInput([]byte(tt.input), &in)
+			if err == nil || !strings.Contains(err.Error(), tt.errHas) {
+				t.Fatalf("error %v, want %q", err, tt.errHas)
+			}
+			if refErr := readInputRef(tt.input, &Input{}); refErr == nil {
+				t.Fatalf("reference reader accepts it")
+			}
+		})
+	}
+}
+
+// TestReadInputReuse checks that a reused Input holds nothing of the
+// previous call.
+func TestReadInputReuse(t *testing.T) {
+	var in Input
+	if err := ReadInput([]byte(designExample), &in); err != nil {
+		t.Fatal(err)
+	}
+	small := `{"request":{"priority":2},"candidates":[{"model":"x"}]}`
+	if err := ReadInput([]byte(small), &in); err != nil {
+		t.Fatal(err)
+	}
+	var fresh Input
+	if err := ReadInput([]byte(small), &fresh); err != nil {
+		t.Fatal(err)
+	}
+	// Reused maps stay allocated but empty, and reused slices keep capacity.
+	if len(in.Request.Tags) != 0 || len(in.Request.Metadata) != 0 || len(in.Request.Headers) != 0 ||
+		len(in.Candidates[0].Capabilities) != 0 {
+		t.Fatalf("leftovers: %+v", in)
+	}
+	in.Request.Tags, in.Request.Metadata, in.Request.Headers, in.Candidates[0].Capabilities = nil, nil, nil, nil
+	if !reflect.DeepEqual(in, fresh) {
+		t.Fatalf("reused %+v\nfresh  %+v", in, fresh)
+	}
+}
+
+// FuzzReadInput checks the fast reader against the reference reader: same
+// acceptance, same result, also when the Input is reused.
+func FuzzReadInput(f *testing.F) {
+	for _, s := range []string{designExample, `{}`, `{"abi":1}`, `{"request":{"metadata":{"a":[1,{"b":"c"}]}}}`,
+		`{"candidates":[{"provider":"p","model":"m","usd_per_mtok_in":1e-7,"inflight":-3}],"previous":{"targets":[]}}`,
+		`{"request":{"id":"\u00e9\ud800x","tags":["a","b"],"tags":null}}`, `{"now_unix_ms":-0.5e+2,"random_seed":1.5}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var fast, ref Input
+		errFast := ReadInput([]byte(s), &fast)
+		errRef := readInputRef(s, &ref)
+		if (errFast == nil) != (errRef == nil) {
+			t.Fatalf("fast error %v, reference error %v", errFast, errRef)
+		}
+		if errFast != nil {
+			return
+		}
+		if !reflect.DeepEqual(fast, ref) {
+			t.Fatalf("fast %+v\nref  %+v", fast, ref)
+		}
+		var reused Input
+		if err := ReadInput([]byte(designExample), &reused); err != nil {
+			t.Fatal(err)
+		}
+		if err := ReadInput([]byte(s), &reused); err != nil {
+			t.Fatalf("second read: %v", err)
+		}
+		normalize := func(in *Input) {
+			if len(in.Request.Tags) == 0 {
+				in.Request.Tags = nil
+			}
+			if len(in.Request.Metadata) == 0 {
+				in.Request.Metadata = nil
+			}
+			if len(in.Request.Headers) == 0 {
+				in.Request.Headers = nil
+			}
+			if len(in.Candidates) == 0 {
+				in.Candidates = nil
+			}
+			for i := range in.Candidates {
+				if len(in.Candidates[i].Capabilities) == 0 {
+					in.Candidates[i].Capabilities = nil
+				}
+			}
+		}
+		normalize(&reused)
+		normalize(&fast)
+		if !reflect.DeepEqual(reused, fast) {
+			t.Fatalf("reused %+v\nfresh  %+v", reused, fast)
+		}
+	})
+}
