@@ -1,0 +1,148 @@
+package mock
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/switchyard-llm/switchyard/sdk/provider"
+	"github.com/switchyard-llm/switchyard/sdk/provider/providertest"
+)
+
+// binDir holds the plugin binary built for this test run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "switchyard-provider-mock-test")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildBinary builds the plugin once per test run.
+var buildBinary = sync.OnceValues(func() (string, error) {
+	dir := binDir
+	bin := filepath.Join(dir, "switchyard-provider-mock")
+	out, err := exec.Command("go", "build", "-o", bin, "./cmd/switchyard-provider-mock").CombinedOutput()
+	if err != nil {
+		return "", &buildError{out: string(out), err: err}
+	}
+	return bin, nil
+})
+
+type buildError struct {
+	out string
+	err error
+}
+
+func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + e.out }
+
+func binary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the plugin binary")
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+func TestConformance(t *testing.T) {
+	bin := binary(t)
+	providertest.Run(t, bin, providertest.Options{
+		Config: provider.Config{Instance: "mock", Settings: json.RawMessage(`{"chunk_delay_ms":1}`)},
+		Model:  "mock-small",
+		CancelRequest: &provider.Request{Model: "mock-large", Stream: true,
+			Messages: []provider.Message{{Role: "user", Content: "count slowly"}},
+			Metadata: map[string]string{"mock.chunk_delay_ms": "200"}},
+		FailRequests: []*provider.Request{
+			{Model: "mock-small", Metadata: map[string]string{"mock.fail": "rate_limited", "mock.retry_after_ms": "100"}},
+			{Model: "mock-small", Messages: []provider.Message{{Role: "user", Content: strings.Repeat("long ", 9000)}}},
+		},
+	})
+}
+
+// TestCrash checks that an injected crash reaches the host as a transport error, with
+// the plugin's last words on its stderr.
+func TestCrash(t *testing.T) {
+	bin := binary(t)
+	var stderr syncBuffer
+	cmd := exec.Command(bin)
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  provider.HandshakeConfig(),
+		VersionedPlugins: provider.VersionedPlugins(),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		GRPCDialOptions:  provider.DialOptions(),
+		StartTimeout:     10 * time.Second,
+		Stderr:           &stderr,
+		Logger:           hclog.New(&hclog.LoggerOptions{Output: &stderr, Level: hclog.Warn}),
+	})
+	defer client.Kill()
+	rpc, err := client.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := rpc.Dispense(provider.PluginName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := raw.(provider.Provider)
+	ctx := context.Background()
+	if err := p.Configure(ctx, provider.Config{Instance: "mock"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Stream(ctx, &provider.Request{Model: "mock-small", Metadata: map[string]string{"mock.fail": "crash", "mock.fail_after_chunks": "1"}}, discard{})
+	if !provider.IsTransportError(err) || status.Code(err) != codes.Unavailable {
+		t.Fatalf("err = %v, want an Unavailable transport error", err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !client.Exited() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !client.Exited() {
+		t.Fatal("plugin still running")
+	}
+	if !strings.Contains(stderr.String(), "mock: injected crash") {
+		t.Fatalf("stderr = %q", stderr.String())
+	}
+}
+
+type discard struct{}
+
+func (discard) Send(*provider.Chunk) error { return nil }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

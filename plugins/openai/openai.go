@@ -1,0 +1,329 @@
+// Package openai is the provider plugin for OpenAI and every OpenAI-compatible server
+// (Azure OpenAI, vLLM, Ollama, LM Studio, Groq, Together, OpenRouter...), built on the
+// official client github.com/openai/openai-go/v3. See README.md.
+package openai
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	oai "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/ssestream"
+
+	"github.com/switchyard-llm/switchyard/sdk/provider"
+)
+
+// Version is the plugin's version, stamped by the build.
+var Version = "dev"
+
+// capabilities of the plugin as a whole; the catalogue says what each model can do.
+var capabilities = []string{"stream", "tools", "json", "vision"}
+
+// Provider is the OpenAI-compatible provider. The zero value is ready for Configure. It is
+// safe for concurrent use; a Configure replaces the client for the calls that follow.
+type Provider struct {
+	mu sync.RWMutex
+	st *state
+}
+
+// New returns an unconfigured Provider.
+func New() *Provider { return &Provider{} }
+
+// state is everything Configure builds; it never changes afterwards.
+type state struct {
+	settings  Settings
+	transport *http.Transport
+	chat      oai.ChatCompletionService
+	models    oai.ModelService
+	// secrets are removed from every error message: the API key and the configured
+	// header and query values.
+	secrets []string
+}
+
+// Info describes the plugin. It knows no models without configuration.
+func (p *Provider) Info(context.Context) (provider.Info, error) {
+	return provider.Info{
+		Name:         "openai",
+		Version:      Version,
+		Capabilities: capabilities,
+		OpenAINative: true,
+	}, nil
+}
+
+// Configure decodes the settings strictly, checks the secrets and builds the client. It
+// makes no upstream call.
+func (p *Provider) Configure(_ context.Context, cfg provider.Config) error {
+	s, err := parseSettings(cfg.Settings)
+	if err != nil {
+		return fmt.Errorf("openai: %w", err)
+	}
+	key, err := parseSecrets(cfg.Secrets)
+	if err != nil {
+		return fmt.Errorf("openai: %w", err)
+	}
+	st := newState(s, key)
+	p.mu.Lock()
+	old := p.st
+	p.st = st
+	p.mu.Unlock()
+	if old != nil {
+		old.transport.CloseIdleConnections()
+	}
+	return nil
+}
+
+// newTransport is tuned for many concurrent calls to one host: Go's default keeps only 2
+// idle connections per host, which churns connections at high request rates.
+func newTransport(s Settings) *http.Transport {
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4 * s.MaxIdleConnsPerHost,
+		MaxIdleConnsPerHost:   s.MaxIdleConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// newState builds the openai-go services. They are built from explicit options only
+// (not openai.NewClient, which also reads OPENAI_API_KEY, OPENAI_BASE_URL and more from
+// the environment the plugin inherits from the host): one plugin instance must never send
+// another's credentials.
+func newState(s Settings, key string) *state {
+	tr := newTransport(s)
+	opts := []option.RequestOption{
+		option.WithHTTPClient(&http.Client{Transport: tr}),
+		option.WithMaxRetries(0), // the host retries, with its own budget and backoff
+		option.WithRequestTimeout(s.timeout()),
+	}
+	if s.Azure != nil {
+		opts = append(opts, option.WithQuery("api-version", s.Azure.APIVersion))
+		if key != "" {
+			opts = append(opts, option.WithHeader("api-key", key))
+		}
+	} else {
+		opts = append(opts, option.WithBaseURL(s.BaseURL+"/"), option.WithAPIKey(key))
+	}
+	if s.Organization != "" {
+		opts = append(opts, option.WithOrganization(s.Organization))
+	}
+	if s.Project != "" {
+		opts = append(opts, option.WithProject(s.Project))
+	}
+	for k, v := range s.Headers {
+		opts = append(opts, option.WithHeader(k, v))
+	}
+	for k, v := range s.Query {
+		opts = append(opts, option.WithQuery(k, v))
+	}
+	st := &state{
+		settings:  s,
+		transport: tr,
+		chat:      oai.NewChatCompletionService(opts...),
+		models:    oai.NewModelService(opts...),
+	}
+	if key != "" {
+		st.secrets = append(st.secrets, key)
+	}
+	for _, m := range []map[string]string{s.Headers, s.Query} {
+		for _, v := range m {
+			if len(v) >= 8 {
+				st.secrets = append(st.secrets, v)
+			}
+		}
+	}
+	return st
+}
+
+var errNotConfigured = provider.NewError(provider.KindUnsupported, "openai: the plugin is not configured")
+
+func (p *Provider) state() (*state, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.st == nil {
+		return nil, errNotConfigured
+	}
+	return p.st, nil
+}
+
+// CheckHealth answers at once with health_check "none"; with "models" it lists the
+// upstream's models, within 5 s.
+func (p *Provider) CheckHealth(ctx context.Context) error {
+	st, err := p.state()
+	if err != nil {
+		return err
+	}
+	if st.settings.HealthCheck != "models" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	var failed *httpFailure
+	opts := []option.RequestOption{option.WithMiddleware(captureFailures(&failed))}
+	if az := st.settings.Azure; az != nil {
+		opts = append(opts, option.WithBaseURL(az.Endpoint+"/openai/"))
+	}
+	if _, err := st.models.List(ctx, opts...); err != nil {
+		return classify(ctx, err, failed, st.secrets)
+	}
+	return nil
+}
+
+// callOptions are the per-call options: Azure's deployment path and the failure capture.
+func (st *state) callOptions(model string, failed **httpFailure) []option.RequestOption {
+	opts := []option.RequestOption{option.WithMiddleware(captureFailures(failed))}
+	if az := st.settings.Azure; az != nil {
+		dep := az.Deployments[model]
+		if dep == "" {
+			dep = model
+		}
+		opts = append(opts, option.WithBaseURL(az.Endpoint+"/openai/deployments/"+url.PathEscape(dep)+"/"))
+	}
+	return opts
+}
+
+// bodyOptions returns the parameters and options that carry the request's body: the raw
+// body when the host sent one, else the typed fields.
+func (st *state) bodyOptions(r *provider.Request, stream bool) (oai.ChatCompletionNewParams, []option.RequestOption, error) {
+	if len(r.RawBody) > 0 {
+		opts, err := rawOptions(r.RawBody, stream)
+		return oai.ChatCompletionNewParams{}, opts, err
+	}
+	params, err := buildParams(r, st.settings.MaxTokensField, stream)
+	var opts []option.RequestOption
+	if stream {
+		opts = append(opts, option.WithJSONSet("stream", true))
+	}
+	return params, opts, err
+}
+
+// Complete sends one chat completion and maps the answer.
+func (p *Provider) Complete(ctx context.Context, r *provider.Request) (*provider.Response, error) {
+	st, err := p.state()
+	if err != nil {
+		return nil, err
+	}
+	params, bodyOpts, err := st.bodyOptions(r, false)
+	if err != nil {
+		return nil, provider.NewError(provider.KindInvalidRequest, "openai: %v", err)
+	}
+	var failed *httpFailure
+	opts := append(st.callOptions(r.Model, &failed), bodyOpts...)
+	resp, err := st.chat.New(ctx, params, opts...)
+	if err != nil {
+		return nil, classify(ctx, err, failed, st.secrets)
+	}
+	return responseFrom(resp), nil
+}
+
+// Stream sends a streaming chat completion, forwards each chunk's deltas to out and
+// returns the usage of the final usage chunk. A stream that ends without "data: [DONE]"
+// before every choice finished is an upstream_unavailable error, never a clean end.
+func (p *Provider) Stream(ctx context.Context, r *provider.Request, out provider.ChunkSender) (*provider.Usage, error) {
+	st, err := p.state()
+	if err != nil {
+		return nil, err
+	}
+	params, bodyOpts, err := st.bodyOptions(r, true)
+	if err != nil {
+		return nil, provider.NewError(provider.KindInvalidRequest, "openai: %v", err)
+	}
+	var failed *httpFailure
+	var res *http.Response
+	opts := append(st.callOptions(r.Model, &failed), bodyOpts...)
+	// This is what ChatCompletionService.NewStreaming does, with a decoder that remembers
+	// whether [DONE] came: NewStreaming ends the same way on [DONE] and on a cut connection.
+	opts = append(opts, option.WithResponseBodyInto(&res))
+	if _, err := st.chat.New(ctx, params, opts...); err != nil {
+		return nil, classify(ctx, err, failed, st.secrets)
+	}
+	if res == nil || res.Body == nil {
+		return nil, provider.NewError(provider.KindUpstreamUnavailable, "the upstream sent no stream")
+	}
+	dec := &doneDecoder{Decoder: ssestream.NewDecoder(res)}
+	stream := ssestream.NewStream[oai.ChatCompletionChunk](dec, nil)
+	defer stream.Close()
+
+	var usage *provider.Usage
+	open := map[int64]bool{} // choices seen without a finish reason
+	for stream.Next() {
+		c := stream.Current()
+		if c.JSON.Usage.Valid() {
+			usage = usageFrom(c.Usage)
+		}
+		if len(c.Choices) == 0 {
+			continue
+		}
+		for _, ch := range c.Choices {
+			open[ch.Index] = ch.FinishReason == ""
+		}
+		if err := out.Send(chunkFrom(c)); err != nil {
+			return usage, provider.NewError(provider.KindCancelled, "the stream's receiver went away")
+		}
+	}
+	if err := stream.Err(); err != nil {
+		return usage, classify(ctx, err, nil, st.secrets)
+	}
+	if !dec.done {
+		if err := ctx.Err(); err != nil {
+			return usage, classify(ctx, err, nil, st.secrets)
+		}
+		unfinished := len(open) == 0
+		for _, o := range open {
+			unfinished = unfinished || o
+		}
+		// A server that omits [DONE] after finishing every choice (and sending usage) has
+		// still given the whole answer.
+		if unfinished || usage == nil {
+			return usage, provider.NewError(provider.KindUpstreamUnavailable, "the upstream's stream ended before data: [DONE]")
+		}
+	}
+	return usage, nil
+}
+
+// doneDecoder is an SSE decoder that remembers whether the stream's "[DONE]" event came.
+type doneDecoder struct {
+	ssestream.Decoder
+	done bool
+}
+
+func (d *doneDecoder) Next() bool {
+	if d.Decoder == nil {
+		return false
+	}
+	ok := d.Decoder.Next()
+	if ok && isDone(d.Decoder.Event().Data) {
+		d.done = true
+	}
+	return ok
+}
+
+func (d *doneDecoder) Close() error {
+	if d.Decoder == nil {
+		return nil
+	}
+	return d.Decoder.Close()
+}
+
+func (d *doneDecoder) Err() error {
+	if d.Decoder == nil {
+		return errors.New("no stream decoder")
+	}
+	return d.Decoder.Err()
+}
+
+func isDone(data []byte) bool {
+	return len(data) >= 6 && string(data[:6]) == "[DONE]"
+}
+
+var _ provider.Provider = (*Provider)(nil)
