@@ -1,0 +1,102 @@
+# Switchyard. `make run` and `make test` are the two commands a newcomer needs.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+CONFIG ?= host/config/default.yaml
+TOOLS := $(CURDIR)/bin/tools
+
+# Rules are found by their sources: a Go rule is a folder of rules-wasm with a main package,
+# a WAT rule a folder holding <name>.wat, a C rule a folder holding <name>.c.
+GO_RULES  := $(sort $(patsubst rules-wasm/%/,%,$(dir $(shell grep -l '^package main' rules-wasm/*/*.go 2>/dev/null))))
+WAT_RULES := $(sort $(patsubst rules-wasm/%/,%,$(dir $(wildcard rules-wasm/*/*.wat))))
+C_RULES   := $(sort $(patsubst rules-wasm/%/,%,$(dir $(wildcard rules-wasm/*/*.c))))
+
+# Pinned code generators (from the Go module proxy), so generated code is byte-identical.
+BUF_VERSION := v1.75.0
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
+
+.PHONY: all build host plugins go-rules rules toolchains run test bench fuzz gen check vet clean
+
+all: build
+
+## build: the router, the provider plugins and the Go rules (needs nothing but Go)
+build: host plugins go-rules
+
+host:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/switchyard ./host/cmd/switchyard
+
+plugins:
+	@mkdir -p bin/plugins
+	@for d in plugins/*/cmd/switchyard-provider-*; do \
+	  echo "$(GO) build -o bin/plugins/$$(basename $$d) ./$$d"; \
+	  $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/plugins/$$(basename $$d) ./$$d || exit 1; \
+	done
+
+go-rules:
+	@mkdir -p bin/rules
+	@for r in $(GO_RULES); do \
+	  echo "GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o bin/rules/$$r.wasm ./rules-wasm/$$r"; \
+	  GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o bin/rules/$$r.wasm ./rules-wasm/$$r || exit 1; \
+	done
+
+## toolchains: install what the rules in other languages need (wabt, clang), when missing
+toolchains:
+	@bash rules-wasm/toolchains.sh
+
+## rules: every shipped rule, in every language, into bin/rules/
+rules: go-rules toolchains
+	@for r in $(WAT_RULES); do \
+	  echo "wat2wasm rules-wasm/$$r/$$r.wat -o bin/rules/$$r.wasm"; \
+	  wat2wasm rules-wasm/$$r/$$r.wat -o bin/rules/$$r.wasm || exit 1; \
+	done
+	@for r in $(C_RULES); do \
+	  echo "clang --target=wasm32 ... -o bin/rules/$$r.wasm rules-wasm/$$r/$$r.c"; \
+	  clang --target=wasm32 -O2 -nostdlib -Isdk/rule/c -Wl,--no-entry -Wl,--allow-undefined \
+	    -o bin/rules/$$r.wasm rules-wasm/$$r/$$r.c || exit 1; \
+	done
+
+## run: build and start the router on 127.0.0.1:8080 with the default config (no API keys needed)
+run: build
+	bin/switchyard --config $(CONFIG)
+
+## test: build everything and run every test (a missing toolchain fails, never skips)
+test: build rules
+	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/rule/... ./rules-wasm/...
+	$(GO) test -count=1 -timeout 15m ./...
+
+## bench: rule evaluation, the plugin round trip and a whole request through the router
+bench: build rules
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./host/rules/ ./host/e2e/
+
+## fuzz: run each fuzz target for a short while
+FUZZTIME ?= 20s
+fuzz:
+	@set -e; for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' host sdk plugins | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$spec/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "== $$spec $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./$$spec; \
+	  done; \
+	done
+
+$(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc:
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+## gen: regenerate the protobuf code with the pinned tools
+gen: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+	cd api && PATH=$(TOOLS):$$PATH buf generate --template provider/v1/buf.gen.yaml provider/v1/provider.proto
+
+## check: fail when generated code or formatting is stale
+check: gen
+	@git diff --exit-code -- api/ || { echo "generated code is stale: run make gen and commit"; exit 1; }
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "not gofmt-ed"; exit 1; }
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

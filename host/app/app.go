@@ -1,0 +1,206 @@
+// Package app wires Switchyard together: it parses the command line, loads the config,
+// starts plugins and rules, serves HTTP, reloads and shuts down. main calls Run.
+package app
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/switchyard-llm/switchyard/host/config"
+	"github.com/switchyard-llm/switchyard/host/metrics"
+	"github.com/switchyard-llm/switchyard/host/server"
+)
+
+const usage = `usage:
+  switchyard --config FILE [--listen ADDR]   serve
+  switchyard validate --config FILE           load the config, start the plugins, compile the rules, stop
+  switchyard --version                        print the version
+`
+
+// Run runs the command line args (without the program name) and returns when done.
+func Run(version string, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "validate" {
+		return validate(version, args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("switchyard", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	cfgPath := fs.String("config", "host/config/default.yaml", "config file")
+	listen := fs.String("listen", "", "listen address, overrides the config's listen")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "switchyard %s\n", version)
+		return nil
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), usage)
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	return serve(version, *cfgPath, *listen, log)
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func validate(version string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("switchyard validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "host/config/default.yaml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	m := metrics.New(prometheus.NewRegistry())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rt, _, err := build(ctx, cfg, m, log, version, nil)
+	if err != nil {
+		return err
+	}
+	defer rt.close(nil)
+	fmt.Fprintf(stdout, "%s: ok: %d provider(s) started, %d rule(s) compiled, models: %s\n",
+		*cfgPath, len(rt.sups), len(cfg.Rules), strings.Join(rt.pipeline.Catalogue().Names(), ", "))
+	return nil
+}
+
+// host holds what a serving process swaps on reload.
+type host struct {
+	version string
+	path    string
+	log     *slog.Logger
+	m       *metrics.Metrics
+	srv     *server.Server
+
+	mu sync.Mutex // serializes reloads
+	rt *runtime
+}
+
+func serve(version, cfgPath, listen string, log *slog.Logger) error {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	if listen != "" {
+		cfg.Listen = listen
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	h := &host{version: version, path: cfgPath, log: log, m: m}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	rt, _, err := build(ctx, cfg, m, log, version, nil)
+	if err != nil {
+		return err
+	}
+	h.rt = rt
+	h.srv = server.New(server.NewState(cfg, rt.pipeline), server.Options{
+		Metrics: m, Gatherer: reg, Logger: log, Version: version,
+		Ready:  h.ready,
+		Reload: h.reload,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		h.rt.close(nil)
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	hs := &http.Server{Handler: h.srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	log.Info("switchyard serving", "version", version, "addr", ln.Addr().String(), "config", cfg.Path,
+		"providers", len(rt.sups), "rules", len(cfg.Rules))
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if err := h.reload(context.Background()); err != nil {
+				log.Error("reload refused; the previous configuration keeps serving", "err", err)
+			}
+		}
+	}()
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		h.rt.close(nil)
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("drain incomplete", "err", err)
+	}
+	h.mu.Lock()
+	h.rt.close(nil)
+	h.mu.Unlock()
+	log.Info("stopped")
+	return nil
+}
+
+func (h *host) ready() error {
+	h.mu.Lock()
+	rt := h.rt
+	h.mu.Unlock()
+	return rt.ready()
+}
+
+// reload loads the config again and swaps it in; on any error the running configuration
+// keeps serving untouched.
+func (h *host) reload(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cfg, err := config.Load(h.path)
+	if err != nil {
+		return err
+	}
+	cfg.Listen = h.rt.cfg.Listen // the listener cannot move
+	rt, _, err := build(ctx, cfg, h.m, h.log, h.version, h.rt)
+	if err != nil {
+		return err
+	}
+	old := h.rt
+	h.rt = rt
+	h.srv.SetState(server.NewState(cfg, rt.pipeline))
+	h.log.Info("configuration reloaded", "config", cfg.Path)
+	// Requests in flight keep the old pipeline; close its parts once they are done.
+	go func() {
+		time.Sleep(cfg.Timeouts.Total.D() + time.Second)
+		old.close(rt.sups)
+	}()
+	return nil
+}

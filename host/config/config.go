@@ -1,0 +1,185 @@
+// Package config loads and checks the router's YAML configuration.
+//
+// Loading is strict: unknown keys, bad durations, dangling references and missing files are
+// refused with the file, the key and the reason. `${VAR}` and `${VAR:-default}` are expanded
+// in every scalar value before decoding; an unset variable without a default is an error.
+// Relative paths resolve against the folder of the config file.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// File is the whole configuration. Field names are part of the public contract
+// (api/config/README.md documents them; api/config/config.schema.json is their schema).
+type File struct {
+	Listen     string     `yaml:"listen"`
+	Admin      Admin      `yaml:"admin"`
+	Providers  []Provider `yaml:"providers"`
+	Models     []Model    `yaml:"models"`
+	Routes     []Route    `yaml:"routes"`
+	Rules      []Rule     `yaml:"rules"`
+	Retry      Retry      `yaml:"retry"`
+	Timeouts   Timeouts   `yaml:"timeouts"`
+	Validation Validation `yaml:"validation"`
+	Limits     Limits     `yaml:"limits"`
+	Keys       []Key      `yaml:"keys"`
+	Plugins    Plugins    `yaml:"plugins"`
+
+	// Path is the absolute path of the file this was loaded from.
+	Path string `yaml:"-"`
+}
+
+// Admin guards the admin endpoints (POST /admin/reload).
+type Admin struct {
+	// Key is the admin bearer key; empty disables the admin endpoints.
+	Key string `yaml:"key"`
+}
+
+// Provider is one provider plugin instance.
+type Provider struct {
+	Name string `yaml:"name"`
+	// Plugin is the path of the plugin binary.
+	Plugin string `yaml:"plugin"`
+	// SHA256, when set, must match the binary.
+	SHA256 string `yaml:"sha256"`
+	// Enabled defaults to true; a disabled provider is not started and its models are hidden.
+	Enabled *bool `yaml:"enabled"`
+	// Settings is handed to the plugin as JSON.
+	Settings map[string]any `yaml:"settings"`
+	// Secrets are handed to the plugin and never logged.
+	Secrets map[string]string `yaml:"secrets"`
+}
+
+// IsEnabled reports whether the provider should run.
+func (p Provider) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
+
+// SettingsJSON returns the settings as a JSON object.
+func (p Provider) SettingsJSON() json.RawMessage {
+	if len(p.Settings) == 0 {
+		return json.RawMessage("{}")
+	}
+	b, err := json.Marshal(p.Settings)
+	if err != nil { // checked at load; cannot happen afterwards
+		return json.RawMessage("{}")
+	}
+	return b
+}
+
+// Model is one catalogue entry: a model of a provider that clients and rules may name.
+type Model struct {
+	// Name is the public catalogue name (unique).
+	Name     string `yaml:"name"`
+	Provider string `yaml:"provider"`
+	// Model is the upstream model name; defaults to Name.
+	Model         string   `yaml:"model"`
+	ContextWindow int64    `yaml:"context_window"`
+	USDPerMTokIn  float64  `yaml:"usd_per_mtok_in"`
+	USDPerMTokOut float64  `yaml:"usd_per_mtok_out"`
+	Capabilities  []string `yaml:"capabilities"`
+}
+
+// Route is a public model name with its default ordered targets (catalogue names).
+type Route struct {
+	Name    string   `yaml:"name"`
+	Targets []string `yaml:"targets"`
+}
+
+// Rule is one Wasm routing rule.
+type Rule struct {
+	Name   string `yaml:"name"`
+	Module string `yaml:"module"`
+	// Config is handed to the rule's sy_init as JSON.
+	Config   map[string]any `yaml:"config"`
+	Mode     string         `yaml:"mode"`     // active (default) | shadow
+	OnError  string         `yaml:"on_error"` // skip (default) | fail
+	Deadline Duration       `yaml:"deadline"` // default 5ms
+	Memory   int            `yaml:"memory"`   // MiB, default 16
+	Pool     int            `yaml:"pool"`     // instances, default 4
+	// Headers lists the request headers the rule may see.
+	Headers []string `yaml:"headers"`
+}
+
+// ConfigJSON returns the rule's config as JSON.
+func (r Rule) ConfigJSON() json.RawMessage {
+	if len(r.Config) == 0 {
+		return json.RawMessage("{}")
+	}
+	b, err := json.Marshal(r.Config)
+	if err != nil {
+		return json.RawMessage("{}")
+	}
+	return b
+}
+
+// Retry says how the pipeline retries one target before falling back.
+type Retry struct {
+	// MaxAttempts is the number of calls to one target, retries included (default 3).
+	MaxAttempts int      `yaml:"max_attempts"`
+	BackoffBase Duration `yaml:"backoff_base"` // default 100ms
+	BackoffMax  Duration `yaml:"backoff_max"`  // default 2s
+}
+
+// Timeouts bound a request and its attempts.
+type Timeouts struct {
+	Total      Duration `yaml:"total"`       // whole request, default 120s
+	Attempt    Duration `yaml:"attempt"`     // one upstream call, default 60s
+	StreamIdle Duration `yaml:"stream_idle"` // longest gap between stream chunks, default 30s
+}
+
+// Validation configures the checks on an answer.
+type Validation struct {
+	// NonEmpty refuses an empty answer without tool calls (default true).
+	NonEmpty *bool `yaml:"non_empty"`
+	// TrimWhitespace trims surrounding whitespace of a whole answer (the original guide's option).
+	TrimWhitespace bool `yaml:"trim_whitespace"`
+	// MaxChars cuts a whole answer longer than this (0 = no limit).
+	MaxChars int `yaml:"max_chars"`
+}
+
+// Limits bound what the router accepts.
+type Limits struct {
+	MaxBodyBytes int64 `yaml:"max_body_bytes"` // default 8 MiB
+	MaxInflight  int   `yaml:"max_inflight"`   // default 1024
+}
+
+// Key is a client key. Requests must carry one of them when any is configured.
+type Key struct {
+	Name string `yaml:"name"`
+	Key  string `yaml:"key"`
+	// Models the key may use; empty means all.
+	Models []string `yaml:"models"`
+}
+
+// Plugins tunes plugin supervision.
+type Plugins struct {
+	StartTimeout   Duration `yaml:"start_timeout"`   // default 10s
+	HealthInterval Duration `yaml:"health_interval"` // default 5s
+	HealthTimeout  Duration `yaml:"health_timeout"`  // default 2s
+}
+
+// Duration is a time.Duration written as "250ms", "5s", "1m".
+type Duration time.Duration
+
+// D returns the duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML parses a Go duration string such as "250ms".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: bad duration %q (use a number with a unit, like 250ms or 5s)", n.Line, n.Value)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: negative duration %q", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration back as a string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }

@@ -1,0 +1,193 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+providers:
+  - name: mock
+    plugin: ./plugin
+models:
+  - {name: small, provider: mock, model: mock-small, context_window: 8192}
+routes:
+  - {name: default, targets: [small]}
+`
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		text    string
+		vars    map[string]string
+		wantErr string // "" = must load
+		check   func(t *testing.T, f *File)
+	}{
+		{name: "defaults", text: minimal, check: func(t *testing.T, f *File) {
+			if f.Listen != "127.0.0.1:8080" || f.Retry.MaxAttempts != 3 || f.Timeouts.Total.D() != 120*time.Second ||
+				!*f.Validation.NonEmpty || f.Limits.MaxBodyBytes != 8<<20 || f.Plugins.StartTimeout.D() != 10*time.Second {
+				t.Errorf("defaults: %+v", f)
+			}
+			if f.Models[0].Model != "mock-small" || !f.Providers[0].IsEnabled() {
+				t.Errorf("model/provider: %+v %+v", f.Models[0], f.Providers[0])
+			}
+		}},
+		{name: "rule defaults", text: minimal + "rules:\n  - {name: r, module: r.wasm, headers: [X-Tenant]}\n", check: func(t *testing.T, f *File) {
+			r := f.Rules[0]
+			if r.Mode != "active" || r.OnError != "skip" || r.Deadline.D() != 5*time.Millisecond || r.Memory != 16 || r.Pool != 4 || r.Headers[0] != "x-tenant" {
+				t.Errorf("rule defaults: %+v", r)
+			}
+			if string(r.ConfigJSON()) != "{}" {
+				t.Errorf("config json %s", r.ConfigJSON())
+			}
+		}},
+		{name: "variables", text: minimal + "admin:\n  key: ${ADMIN_KEY}\nlisten: ${LISTEN:-0.0.0.0:9}\n", vars: map[string]string{"ADMIN_KEY": "s3cret-admin"}, check: func(t *testing.T, f *File) {
+			if f.Admin.Key != "s3cret-admin" || f.Listen != "0.0.0.0:9" {
+				t.Errorf("expansion: %q %q", f.Admin.Key, f.Listen)
+			}
+		}},
+		{name: "variable makes a bool", text: strings.Replace(minimal, "plugin: ./plugin", "plugin: ./plugin\n    enabled: ${MOCK_ON:-false}", 1), check: func(t *testing.T, f *File) {
+			if f.Providers[0].IsEnabled() {
+				t.Error("enabled: ${MOCK_ON:-false} should disable the provider")
+			}
+		}},
+		{name: "variable in a comment is ignored", text: "# uses ${NOT_SET}\n" + minimal},
+		{name: "unset variable", text: minimal + "admin:\n  key: ${NOPE}\n", wantErr: "line 10: environment variable NOPE is not set"},
+		{name: "unknown key", text: minimal + "surprise: 1\n", wantErr: `unknown key "surprise"`},
+		{name: "unknown nested key", text: strings.Replace(minimal, "plugin: ./plugin", "plugin: ./plugin\n    colour: red", 1), wantErr: `unknown key "colour"`},
+		{name: "bad duration", text: minimal + "timeouts: {total: 5 minutes}\n", wantErr: `bad duration "5 minutes"`},
+		{name: "wrong type", text: minimal + "retry: {max_attempts: many}\n", wantErr: `cannot use str "many" as int`},
+		{name: "bad yaml", text: "providers: [\n", wantErr: "line"},
+		{name: "empty", text: "", wantErr: "empty file"},
+		{name: "duplicate provider", text: strings.Replace(minimal, "models:", "  - {name: mock, plugin: ./other}\nmodels:", 1), wantErr: `providers[1]: duplicate provider name "mock"`},
+		{name: "dangling provider", text: strings.Replace(minimal, "provider: mock,", "provider: ghost,", 1), wantErr: `models[0] (small): provider "ghost" is not configured`},
+		{name: "dangling target", text: strings.Replace(minimal, "targets: [small]", "targets: [small, ghost]", 1), wantErr: `routes[0] (default): target "ghost" is not a model in the catalogue`},
+		{name: "route named like a model", text: strings.Replace(minimal, "name: default,", "name: small,", 1), wantErr: `already a route or a catalogue model`},
+		{name: "reserved auto", text: strings.Replace(minimal, "name: default,", "name: auto,", 1), wantErr: `"auto" is reserved`},
+		{name: "bad provider name", text: strings.Replace(minimal, "name: mock\n", "name: Mock Provider\n", 1), wantErr: `name "Mock Provider"`},
+		{name: "bad sha256", text: strings.Replace(minimal, "plugin: ./plugin", "plugin: ./plugin\n    sha256: abc", 1), wantErr: "sha256: want 64 hex digits"},
+		{name: "bad rule mode", text: minimal + "rules:\n  - {name: r, module: r.wasm, mode: loud}\n", wantErr: `mode "loud": want active or shadow`},
+		{name: "bad on_error", text: minimal + "rules:\n  - {name: r, module: r.wasm, on_error: panic}\n", wantErr: `on_error "panic"`},
+		{name: "short key", text: minimal + "keys:\n  - {name: a, key: short}\n", wantErr: "at least 8 characters"},
+		{name: "key for unknown model", text: minimal + "keys:\n  - {name: a, key: long-enough-key, models: [nope]}\n", wantErr: `"nope" is neither a route nor a catalogue model`},
+		{name: "several problems at once", text: strings.Replace(strings.Replace(minimal, "provider: mock,", "provider: ghost,", 1), "targets: [small]", "targets: []", 1), wantErr: "is not configured\nroutes[0] (default): targets: at least one"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Parse([]byte(tc.text), env(tc.vars))
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if tc.check != nil {
+					tc.check(t, f)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestLoadResolvesPaths(t *testing.T) {
+	dir := t.TempDir()
+	plugin := filepath.Join(dir, "plugin")
+	if err := os.WriteFile(plugin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "conf.yaml")
+	if err := os.WriteFile(cfg, []byte(minimal+"rules:\n  - {name: r, module: rules/r.wasm}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(cfg)
+	if err == nil || !strings.Contains(err.Error(), cfg) || !strings.Contains(err.Error(), filepath.Join(dir, "rules/r.wasm")) || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("want an error naming the file and the missing module, got %v", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "rules"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rules/r.wasm"), []byte("\x00asm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Providers[0].Plugin != plugin || f.Rules[0].Module != filepath.Join(dir, "rules/r.wasm") || f.Path != cfg {
+		t.Errorf("paths not resolved against the config's folder: %q %q", f.Providers[0].Plugin, f.Rules[0].Module)
+	}
+	// A plugin that is not executable is refused.
+	if err := os.Chmod(plugin, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(cfg); err == nil || !strings.Contains(err.Error(), "not an executable file") {
+		t.Errorf("want a refusal of a non-executable plugin, got %v", err)
+	}
+}
+
+func TestDefaultConfigLoads(t *testing.T) {
+	f, err := Parse(mustRead(t, "default.yaml"), env(nil))
+	if err != nil {
+		t.Fatalf("default.yaml: %v", err)
+	}
+	if len(f.Keys) != 0 || f.Listen != "127.0.0.1:8080" {
+		t.Errorf("the default config must need no key and listen on 127.0.0.1:8080")
+	}
+	for _, p := range f.Providers {
+		if len(p.Secrets) > 0 {
+			t.Errorf("the default config's provider %s needs secrets", p.Name)
+		}
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimal))
+	f.Add([]byte(minimal + "rules:\n  - {name: r, module: r.wasm, deadline: 1ms}\nkeys:\n  - {name: a, key: ${K:-abcdefghij}}\n"))
+	f.Add([]byte("providers: [{name: x}]\n"))
+	f.Add([]byte("listen: ${A:-${B}}\n"))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		cfg, err := Parse(text, env(map[string]string{"K": "0123456789"}))
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error message")
+			}
+			return
+		}
+		// What loads is consistent: every route target is a model of a configured provider.
+		providers := map[string]bool{}
+		for _, p := range cfg.Providers {
+			providers[p.Name] = true
+		}
+		models := map[string]bool{}
+		for _, m := range cfg.Models {
+			if !providers[m.Provider] {
+				t.Fatalf("model %s of unknown provider %s loaded", m.Name, m.Provider)
+			}
+			models[m.Name] = true
+		}
+		for _, r := range cfg.Routes {
+			for _, tg := range r.Targets {
+				if !models[tg] {
+					t.Fatalf("route %s has unknown target %s", r.Name, tg)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,195 @@
+// Package metrics defines Switchyard's Prometheus metrics (namespace "switchyard").
+//
+// Metrics are registered on an injected prometheus.Registerer, never the global one. Label
+// values come only from the configuration or from fixed lists; anything else becomes
+// "_unknown", so a client cannot grow the series count. Every series the configuration
+// implies is created at zero by Prime, so dashboards see it before the first event.
+package metrics
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Unknown is the label value for anything the configuration does not name.
+const Unknown = "_unknown"
+
+// Rule evaluation outcomes.
+var RuleOutcomes = []string{"decided", "no_opinion", "rejected", "error", "timeout"}
+
+// ProviderOutcomes are the outcomes of one upstream call: "ok", every provider error kind,
+// "plugin_down" (the plugin was down or its transport failed) and "invalid_answer" (an answer
+// came back and validation refused it).
+var ProviderOutcomes = []string{
+	"ok", "invalid_request", "authentication", "permission_denied", "not_found",
+	"context_length_exceeded", "content_filtered", "rate_limited", "quota_exhausted",
+	"upstream_unavailable", "upstream_timeout", "unsupported", "internal", "cancelled",
+	"plugin_down", "invalid_answer",
+}
+
+// FallbackReasons are why the pipeline left a target: a provider outcome other than ok.
+var FallbackReasons = ProviderOutcomes[1:]
+
+// RequestStatuses are the HTTP statuses the router answers with.
+var RequestStatuses = []int{200, 400, 401, 403, 404, 413, 429, 499, 500, 502, 503, 504}
+
+// Metrics holds every collector. Its methods are safe for concurrent use.
+type Metrics struct {
+	Requests          *prometheus.CounterVec
+	RequestDuration   *prometheus.HistogramVec
+	ActiveRequests    prometheus.Gauge
+	Overhead          prometheus.Histogram
+	RuleEvaluations   *prometheus.CounterVec
+	RuleDuration      *prometheus.HistogramVec
+	ProviderRequests  *prometheus.CounterVec
+	ProviderDuration  *prometheus.HistogramVec
+	ProviderTTFT      *prometheus.HistogramVec
+	ProviderTokens    *prometheus.CounterVec
+	ProviderCost      *prometheus.CounterVec
+	PluginUp          *prometheus.GaugeVec
+	PluginRestarts    *prometheus.CounterVec
+	Fallbacks         *prometheus.CounterVec
+	Retries           *prometheus.CounterVec
+	RuleShadowAgree   *prometheus.CounterVec
+	ValidationFailure *prometheus.CounterVec
+
+	known atomic.Pointer[knownLabels]
+}
+
+type knownLabels struct {
+	models    map[string]bool
+	providers map[string]bool
+	rules     map[string]bool
+}
+
+// New creates the collectors and registers them on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	const ns = "switchyard"
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "requests_total",
+			Help: "Client requests by requested model and HTTP status."}, []string{"model", "status"}),
+		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "request_duration_seconds",
+			Help: "Client request duration, first byte in to last byte out.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"model"}),
+		ActiveRequests: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "active_requests",
+			Help: "Client requests being served."}),
+		Overhead: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "overhead_seconds",
+			Help: "Time a request spent in Switchyard itself, upstream calls and backoff excluded.", Buckets: prometheus.ExponentialBuckets(0.00005, 2, 14)}),
+		RuleEvaluations: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rule_evaluations_total",
+			Help: "Rule evaluations by rule and outcome."}, []string{"rule", "outcome"}),
+		RuleDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "rule_evaluation_duration_seconds",
+			Help: "Duration of one rule evaluation.", Buckets: prometheus.ExponentialBuckets(0.000001, 2.5, 12)}, []string{"rule"}),
+		ProviderRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "provider_requests_total",
+			Help: "Upstream calls by provider, catalogue model and outcome."}, []string{"provider", "model", "outcome"}),
+		ProviderDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "provider_request_duration_seconds",
+			Help: "Duration of one upstream call through a plugin.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"provider", "model"}),
+		ProviderTTFT: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "provider_time_to_first_token_seconds",
+			Help: "Time from the start of a streamed upstream call to its first chunk.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"provider", "model"}),
+		ProviderTokens: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "provider_tokens_total",
+			Help: "Tokens the upstreams reported, by direction (prompt, completion)."}, []string{"provider", "model", "direction"}),
+		ProviderCost: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "provider_cost_usd_total",
+			Help: "Cost in US dollars from the catalogue's prices and the reported usage."}, []string{"provider", "model"}),
+		PluginUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "plugin_up",
+			Help: "1 when the provider plugin process is up and healthy."}, []string{"plugin"}),
+		PluginRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "plugin_restarts_total",
+			Help: "Provider plugin restarts."}, []string{"plugin"}),
+		Fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "fallbacks_total",
+			Help: "Times the pipeline left a target for the next one, by the provider left and why."}, []string{"provider", "reason"}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "retries_total",
+			Help: "Retries of the same target, by provider and why."}, []string{"provider", "reason"}),
+		RuleShadowAgree: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rule_shadow_agreement_total",
+			Help: "Shadow rule decisions by whether they agreed with the active chain."}, []string{"rule", "agreed"}),
+		ValidationFailure: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "validation_failures_total",
+			Help: "Answers refused by validation, by validator and provider."}, []string{"validator", "provider"}),
+	}
+	reg.MustRegister(m.Requests, m.RequestDuration, m.ActiveRequests, m.Overhead,
+		m.RuleEvaluations, m.RuleDuration, m.ProviderRequests, m.ProviderDuration,
+		m.PluginUp, m.PluginRestarts, m.Fallbacks, m.Retries, m.RuleShadowAgree, m.ValidationFailure)
+	return m
+}
+
+// Labels is what the configuration names: the series Prime creates.
+type Labels struct {
+	// Models are the public model names (routes, catalogue models, "auto").
+	Models []string
+	// ProviderModels are the (provider, catalogue model) pairs.
+	ProviderModels [][2]string
+	Plugins        []string
+	Rules          []string
+	ShadowRules    []string
+}
+
+// Prime creates every series the configuration implies at zero and records which label
+// values are known. Call it on each config load, before traffic.
+func (m *Metrics) Prime(l Labels) {
+	k := knownLabels{models: map[string]bool{}, providers: map[string]bool{}, rules: map[string]bool{}}
+	for _, model := range append(l.Models, Unknown) {
+		k.models[model] = true
+		for _, s := range RequestStatuses {
+			m.Requests.WithLabelValues(model, strconv.Itoa(s))
+		}
+		m.RequestDuration.WithLabelValues(model)
+	}
+	for _, pm := range l.ProviderModels {
+		k.providers[pm[0]] = true
+		for _, o := range ProviderOutcomes {
+			m.ProviderRequests.WithLabelValues(pm[0], pm[1], o)
+		}
+		m.ProviderDuration.WithLabelValues(pm[0], pm[1])
+		m.ProviderTTFT.WithLabelValues(pm[0], pm[1])
+		m.ProviderTokens.WithLabelValues(pm[0], pm[1], "prompt")
+		m.ProviderTokens.WithLabelValues(pm[0], pm[1], "completion")
+		m.ProviderCost.WithLabelValues(pm[0], pm[1])
+		for _, r := range FallbackReasons {
+			m.Fallbacks.WithLabelValues(pm[0], r)
+		}
+		for _, r := range []string{"rate_limited", "upstream_unavailable", "upstream_timeout"} {
+			m.Retries.WithLabelValues(pm[0], r)
+		}
+		m.ValidationFailure.WithLabelValues("non_empty", pm[0])
+	}
+	for _, p := range l.Plugins {
+		m.PluginUp.WithLabelValues(p)
+		m.PluginRestarts.WithLabelValues(p)
+	}
+	for _, r := range l.Rules {
+		k.rules[r] = true
+		for _, o := range RuleOutcomes {
+			m.RuleEvaluations.WithLabelValues(r, o)
+		}
+		m.RuleDuration.WithLabelValues(r)
+	}
+	for _, r := range l.ShadowRules {
+		m.RuleShadowAgree.WithLabelValues(r, "true")
+		m.RuleShadowAgree.WithLabelValues(r, "false")
+	}
+	m.known.Store(&k)
+}
+
+// Model returns model if the configuration names it, else Unknown.
+func (m *Metrics) Model(model string) string {
+	if k := m.known.Load(); k != nil && k.models[model] {
+		return model
+	}
+	return Unknown
+}
+
+// RuleEvaluated records one rule evaluation (rules.Observer).
+func (m *Metrics) RuleEvaluated(rule, outcome string, d time.Duration) {
+	m.RuleEvaluations.WithLabelValues(rule, outcome).Inc()
+	m.RuleDuration.WithLabelValues(rule).Observe(d.Seconds())
+}
+
+// PluginUpChanged records a plugin going up or down (providers.Observer).
+func (m *Metrics) PluginUpChanged(plugin string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.PluginUp.WithLabelValues(plugin).Set(v)
+}
+
+// PluginRestarted counts a plugin restart (providers.Observer).
+func (m *Metrics) PluginRestarted(plugin string) { m.PluginRestarts.WithLabelValues(plugin).Inc() }

@@ -1,0 +1,613 @@
+// Package pipeline is the one place that knows the order of a request's stages: rule
+// evaluation, dispatch to a provider, validation, retry and fallback. Each stage sits behind
+// a small interface so tests can substitute one at a time.
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/switchyard-llm/switchyard/host/config"
+	"github.com/switchyard-llm/switchyard/host/metrics"
+	"github.com/switchyard-llm/switchyard/host/rules"
+	"github.com/switchyard-llm/switchyard/host/wire"
+	"github.com/switchyard-llm/switchyard/sdk/provider"
+)
+
+// Dispatcher sends a request to one provider. It returns an error only when no answer was
+// obtained: a *provider.Error for what the upstream said, anything else when the plugin
+// itself failed. Implementations are safe for concurrent use.
+type Dispatcher interface {
+	Complete(ctx context.Context, req *provider.Request) (*provider.Response, error)
+	Stream(ctx context.Context, req *provider.Request, out provider.ChunkSender) (*provider.Usage, error)
+}
+
+// Health is what a Dispatcher may also implement to tell whether it can serve now.
+type Health interface {
+	Up() bool
+}
+
+// RuleEvaluator runs the rule chain. It never fails: rule failures are in the Result.
+type RuleEvaluator interface {
+	Evaluate(ctx context.Context, in *rules.Input) *rules.Result
+}
+
+// Options wires a Pipeline.
+type Options struct {
+	Config      *config.File
+	Catalogue   *Catalogue
+	Dispatchers map[string]Dispatcher
+	// Rules may be nil: then every request takes its model's default route.
+	Rules RuleEvaluator
+	// RuleHeaders are the request headers any rule asked to see (lowercase).
+	RuleHeaders []string
+	Metrics     *metrics.Metrics
+	Logger      *slog.Logger
+}
+
+// Pipeline serves requests for one loaded configuration. It is immutable and safe for
+// concurrent use; a reload builds a new one.
+type Pipeline struct {
+	cat         *Catalogue
+	dispatchers map[string]Dispatcher
+	rules       RuleEvaluator
+	ruleHeaders []string
+	retry       config.Retry
+	timeouts    config.Timeouts
+	validation  config.Validation
+	m           *metrics.Metrics
+	log         *slog.Logger
+	stats       map[string]*targetStats
+	// native lists the providers whose plugin forwards the client's body as is.
+	native map[string]bool
+}
+
+// Describer is what a Dispatcher may also implement to describe its plugin.
+type Describer interface {
+	Info() provider.Info
+}
+
+// New builds a Pipeline.
+func New(o Options) *Pipeline {
+	p := &Pipeline{cat: o.Catalogue, dispatchers: o.Dispatchers, rules: o.Rules, ruleHeaders: o.RuleHeaders,
+		retry: o.Config.Retry, timeouts: o.Config.Timeouts, validation: o.Config.Validation,
+		m: o.Metrics, log: o.Logger, stats: map[string]*targetStats{}, native: map[string]bool{}}
+	for _, t := range o.Catalogue.Targets() {
+		p.stats[t.Name] = &targetStats{}
+	}
+	for name, d := range o.Dispatchers {
+		if in, ok := d.(Describer); ok && in.Info().OpenAINative {
+			p.native[name] = true
+		}
+	}
+	return p
+}
+
+// Catalogue returns the catalogue the pipeline serves.
+func (p *Pipeline) Catalogue() *Catalogue { return p.cat }
+
+// Call is one client request as the pipeline sees it.
+type Call struct {
+	ID       string
+	Chat     *wire.ChatRequest
+	Priority int
+	Tags     []string
+	// Key is the client key's configured name, never the secret.
+	Key    string
+	Header http.Header
+	// Deadline bounds the whole request.
+	Deadline time.Time
+}
+
+// Plan is the ordered list of targets for a call and how it was chosen.
+type Plan struct {
+	Targets []*Target
+	// Rule is the deciding rule's label (name@sha256-prefix) or "default".
+	Rule   string
+	Reason string
+	Params *rules.Params
+	Tags   []string
+	Trace  []rules.RuleTrace
+	// RuleTime is the time spent evaluating rules.
+	RuleTime time.Duration
+}
+
+// Outcome tells what happened to a call. It is returned with errors too.
+type Outcome struct {
+	Plan     *Plan
+	Target   *Target
+	Response *provider.Response
+	Usage    *provider.Usage
+	// Attempts counts upstream calls, retries included; Fallbacks the moves to a next target.
+	Attempts  int
+	Fallbacks int
+	// Upstream is the time spent waiting on providers and in backoff: what is not overhead.
+	Upstream time.Duration
+	CostUSD  float64
+	// Committed is true once a stream's first event went to the client: from then on a
+	// failure can only be reported in-band.
+	Committed bool
+}
+
+// Plan evaluates the rules for a call and returns its ordered targets.
+func (p *Pipeline) Plan(ctx context.Context, call *Call) (*Plan, *wire.Error) {
+	candidates, route, ok := p.cat.Resolve(call.Chat.Model)
+	if !ok {
+		e := wire.NewError(http.StatusNotFound, wire.CodeModelNotFound, "the model %q does not exist; GET /v1/models lists the models", call.Chat.Model)
+		e.Param = "model"
+		return nil, e
+	}
+	plan := &Plan{Rule: "default"}
+	if p.rules != nil {
+		start := time.Now()
+		res := p.rules.Evaluate(ctx, p.ruleInput(call, candidates))
+		plan.RuleTime = time.Since(start)
+		plan.Trace = res.Trace
+		for rule, agreed := range res.ShadowAgreement {
+			p.m.RuleShadowAgree.WithLabelValues(rule, boolLabel(agreed)).Inc()
+		}
+		if res.Err != nil {
+			return plan, wire.NewError(http.StatusServiceUnavailable, wire.CodeRuleError, "routing rule %q failed (%s)", res.Err.Rule, res.Err.Outcome)
+		}
+		if d := res.Decision; d != nil {
+			plan.Rule, plan.Reason, plan.Params, plan.Tags = res.Rule, d.Reason, d.Params, d.Tags
+			if d.Reject != nil {
+				status := d.Reject.Status
+				msg := d.Reject.Message
+				if msg == "" {
+					msg = "rejected by routing rule " + res.Rule
+				}
+				return plan, wire.NewError(status, wire.CodeRuleRejected, "%s", msg)
+			}
+			for _, t := range d.Targets {
+				if tt := p.cat.models[t.Model]; tt != nil && tt.Provider == t.Provider {
+					plan.Targets = append(plan.Targets, tt)
+				}
+			}
+		}
+	}
+	if len(plan.Targets) == 0 {
+		plan.Targets = route
+	}
+	if len(plan.Targets) == 0 {
+		e := wire.NewError(http.StatusServiceUnavailable, wire.CodeNoRoute, "no routing rule chose a target for model %q", call.Chat.Model)
+		e.RetryAfter = time.Second
+		return plan, e
+	}
+	return plan, nil
+}
+
+func boolLabel(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+func (p *Pipeline) ruleInput(call *Call, candidates []*Target) *rules.Input {
+	now := time.Now()
+	var seed [8]byte
+	_, _ = rand.Read(seed[:])
+	chat := call.Chat
+	in := &rules.Input{
+		NowUnixMS:  now.UnixMilli(),
+		RandomSeed: binary.LittleEndian.Uint64(seed[:]) >> 11, // fits a JSON number exactly
+		Request: rules.RequestView{
+			ID: call.ID, Endpoint: "chat.completions", Model: chat.Model, Stream: chat.Stream,
+			Priority: call.Priority, PromptTokensEstimate: chat.PromptTokensEstimate,
+			MaxTokens: chat.Provider.MaxTokens, Messages: chat.Messages, Chars: int64(chat.Chars),
+			HasTools: chat.HasTools, HasImages: chat.HasImages, JSONMode: chat.JSONMode,
+			Key: call.Key, User: chat.Provider.User, Tags: call.Tags, Metadata: chat.Metadata,
+		},
+		Candidates: make([]rules.Candidate, len(candidates)),
+	}
+	if len(p.ruleHeaders) > 0 && call.Header != nil {
+		in.Request.Headers = map[string]string{}
+		for _, h := range p.ruleHeaders {
+			if v := call.Header.Get(h); v != "" {
+				in.Request.Headers[h] = v
+			}
+		}
+	}
+	for i, t := range candidates {
+		st := p.stats[t.Name].snapshot(now)
+		in.Candidates[i] = rules.Candidate{
+			Provider: t.Provider, Model: t.Name, ContextWindow: t.ContextWindow,
+			USDPerMTokIn: t.USDPerMTokIn, USDPerMTokOut: t.USDPerMTokOut, Capabilities: t.Capabilities,
+			Healthy: p.up(t.Provider), Circuit: "closed",
+			P50MS: ms(st.P50), P95MS: ms(st.P95), ErrorRate: math.Round(st.ErrorRate*1e4) / 1e4,
+			Inflight: int(p.stats[t.Name].inflight.Load()),
+		}
+	}
+	return in
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Microsecond)) / 1e3 }
+
+func (p *Pipeline) up(providerName string) bool {
+	d, ok := p.dispatchers[providerName]
+	if !ok {
+		return false
+	}
+	if h, ok := d.(Health); ok {
+		return h.Up()
+	}
+	return true
+}
+
+// Complete serves a non-streaming call.
+func (p *Pipeline) Complete(ctx context.Context, call *Call) (*Outcome, *wire.Error) {
+	plan, werr := p.Plan(ctx, call)
+	out := &Outcome{Plan: plan}
+	if werr != nil {
+		return out, werr
+	}
+	return out, p.run(ctx, call, out, nil)
+}
+
+// StreamSink receives a stream. Begin is called once, when the pipeline commits to a target
+// (before the first chunk); after that no retry or fallback happens.
+type StreamSink interface {
+	Begin(o *Outcome)
+	Chunk(c *provider.Chunk) error
+}
+
+// Stream serves a streaming call. When the returned error comes with o.Committed, the
+// stream has started and the error must be reported in-band.
+func (p *Pipeline) Stream(ctx context.Context, call *Call, sink StreamSink) (*Outcome, *wire.Error) {
+	plan, werr := p.Plan(ctx, call)
+	out := &Outcome{Plan: plan}
+	if werr != nil {
+		return out, werr
+	}
+	return out, p.run(ctx, call, out, sink)
+}
+
+// errAnswerRefused marks an answer that came back and was refused by validation.
+var errAnswerRefused = errors.New("answer refused by validation")
+
+// run tries the plan's targets in order, retrying one target on transient failures.
+func (p *Pipeline) run(ctx context.Context, call *Call, out *Outcome, sink StreamSink) *wire.Error {
+	var (
+		lastErr      error
+		lastProvider string
+		kinds        = map[provider.Kind]int{}
+		retryAfter   time.Duration
+		tried        int
+	)
+	for ti, t := range out.Plan.Targets {
+		if ti > 0 {
+			out.Fallbacks++
+		}
+		lastProvider = t.Provider
+		d := p.dispatchers[t.Provider]
+		if d == nil || !p.up(t.Provider) {
+			p.leave(t, "plugin_down", ti, len(out.Plan.Targets))
+			lastErr = errors.New("provider plugin is down")
+			continue
+		}
+		tried++
+		req := p.prepare(call, t, out.Plan.Params)
+		for attempt := 1; ; attempt++ {
+			out.Attempts++
+			err := p.attempt(ctx, call, t, d, req, out, sink)
+			if err == nil {
+				return nil
+			}
+			lastErr = err
+			if ctx.Err() != nil {
+				return p.contextError(ctx, out, t)
+			}
+			if out.Committed {
+				return p.inBand(err, t, out)
+			}
+			var pe *provider.Error
+			if errors.Is(err, errAnswerRefused) {
+				p.leave(t, "invalid_answer", ti, len(out.Plan.Targets))
+				break
+			}
+			if !errors.As(err, &pe) {
+				p.log.Warn("provider failed", "provider", t.Provider, "model", t.Name, "request_id", call.ID, "err", err)
+				p.leave(t, "plugin_down", ti, len(out.Plan.Targets))
+				break
+			}
+			kinds[pe.Kind]++
+			if pe.RetryAfter > retryAfter {
+				retryAfter = pe.RetryAfter
+			}
+			if pe.Kind == provider.KindInvalidRequest {
+				e := wire.BadRequest("", "%s", pe.Message)
+				e.Provider, e.Attempts, e.Fallbacks = t.Provider, out.Attempts, out.Fallbacks
+				return e
+			}
+			// A target that asks for a longer wait than our backoff allows is left for the
+			// next one rather than waited on.
+			if retryable(pe.Kind) && attempt < p.retry.MaxAttempts && pe.RetryAfter <= p.retry.BackoffMax.D() {
+				wait := p.backoff(attempt, pe.RetryAfter)
+				if time.Until(call.Deadline) > wait {
+					p.m.Retries.WithLabelValues(t.Provider, string(pe.Kind)).Inc()
+					if !sleep(ctx, wait) {
+						return p.contextError(ctx, out, t)
+					}
+					out.Upstream += wait
+					continue
+				}
+			}
+			p.leave(t, string(pe.Kind), ti, len(out.Plan.Targets))
+			break
+		}
+	}
+	return p.exhausted(out, lastErr, lastProvider, kinds, tried, retryAfter)
+}
+
+func retryable(k provider.Kind) bool {
+	switch k {
+	case provider.KindRateLimited, provider.KindUpstreamUnavailable, provider.KindUpstreamTimeout:
+		return true
+	}
+	return false
+}
+
+// backoff is exponential with full jitter, at least what the upstream asked for.
+func (p *Pipeline) backoff(attempt int, retryAfter time.Duration) time.Duration {
+	ceil := p.retry.BackoffBase.D() << (attempt - 1)
+	if ceil > p.retry.BackoffMax.D() || ceil <= 0 {
+		ceil = p.retry.BackoffMax.D()
+	}
+	wait := time.Duration(mrand.Int64N(int64(ceil) + 1))
+	if retryAfter > wait {
+		wait = retryAfter
+	}
+	return wait
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// leave counts a move away from a target (a fallback when another target follows).
+func (p *Pipeline) leave(t *Target, reason string, i, n int) {
+	if i < n-1 {
+		p.m.Fallbacks.WithLabelValues(t.Provider, reason).Inc()
+	}
+}
+
+// prepare copies the request for one target: its upstream model and the rule's params, and
+// for a plugin that speaks OpenAI natively the client's own bytes with the same changes.
+func (p *Pipeline) prepare(call *Call, t *Target, params *rules.Params) *provider.Request {
+	r := *call.Chat.Provider
+	r.ID = call.ID
+	r.Model = t.Upstream
+	if p.native[t.Provider] {
+		r.RawBody = call.Chat.RawBody(t.Upstream, rawOverrides(call.Chat, params))
+	}
+	if params != nil {
+		if params.MaxTokens != nil && (r.MaxTokens == 0 || *params.MaxTokens < r.MaxTokens) {
+			r.MaxTokens = *params.MaxTokens
+		}
+		if params.Temperature != nil {
+			r.Temperature = params.Temperature
+		}
+		if params.TopP != nil {
+			r.TopP = params.TopP
+		}
+		if params.Stop != nil {
+			r.Stop = params.Stop
+		}
+		if params.ReasoningEffort != "" {
+			r.ReasoningEffort = params.ReasoningEffort
+		}
+	}
+	return &r
+}
+
+// rawOverrides are the rule's params as top-level JSON fields of the client's body.
+func rawOverrides(chat *wire.ChatRequest, params *rules.Params) map[string]json.RawMessage {
+	if params == nil {
+		return nil
+	}
+	set := map[string]json.RawMessage{}
+	put := func(k string, v any) { set[k], _ = json.Marshal(v) }
+	if params.MaxTokens != nil && (chat.Provider.MaxTokens == 0 || *params.MaxTokens < chat.Provider.MaxTokens) {
+		if chat.MaxTokensField != "" {
+			put(chat.MaxTokensField, *params.MaxTokens)
+		} else {
+			put("max_completion_tokens", *params.MaxTokens)
+		}
+	}
+	if params.Temperature != nil {
+		put("temperature", *params.Temperature)
+	}
+	if params.TopP != nil {
+		put("top_p", *params.TopP)
+	}
+	if params.Stop != nil {
+		put("stop", params.Stop)
+	}
+	if params.ReasoningEffort != "" {
+		put("reasoning_effort", params.ReasoningEffort)
+	}
+	return set
+}
+
+// attempt makes one upstream call and validates what came back.
+func (p *Pipeline) attempt(ctx context.Context, call *Call, t *Target, d Dispatcher, req *provider.Request, out *Outcome, sink StreamSink) error {
+	limit := p.timeouts.Attempt.D()
+	if rem := time.Until(call.Deadline); rem < limit {
+		limit = rem
+	}
+	actx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	st := p.stats[t.Name]
+	st.inflight.Add(1)
+	start := time.Now()
+	var (
+		resp  *provider.Response
+		usage *provider.Usage
+		err   error
+	)
+	if sink == nil {
+		resp, err = d.Complete(actx, req)
+		if err == nil {
+			err = p.validate(resp)
+			usage = resp.Usage
+		}
+	} else {
+		ss := newStreamSender(sink, out, t, p.timeouts.StreamIdle.D(), cancel)
+		usage, err = d.Stream(actx, req, ss)
+		ss.stop()
+		if !ss.first.IsZero() {
+			p.m.ProviderTTFT.WithLabelValues(t.Provider, t.Name).Observe(ss.first.Sub(start).Seconds())
+		}
+		if err == nil && !ss.committed {
+			// The stream ended without content or tool calls.
+			if *p.validation.NonEmpty {
+				err = errAnswerRefused
+			} else {
+				err = ss.commit()
+			}
+		}
+		if err != nil && ss.idle.Load() {
+			err = &provider.Error{Kind: provider.KindUpstreamTimeout, Message: "the upstream stream stalled", Retryable: true, OutputStarted: ss.committed}
+		}
+	}
+	dur := time.Since(start)
+	st.inflight.Add(-1)
+	out.Upstream += dur
+	if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		var pe *provider.Error
+		if !errors.As(err, &pe) || pe.Kind == provider.KindCancelled {
+			err = &provider.Error{Kind: provider.KindUpstreamTimeout, Message: "the upstream call timed out", Retryable: true}
+		}
+	}
+	outcome := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, errAnswerRefused):
+		outcome = "invalid_answer"
+		p.m.ValidationFailure.WithLabelValues("non_empty", t.Provider).Inc()
+	default:
+		var pe *provider.Error
+		if errors.As(err, &pe) {
+			outcome = string(pe.Kind)
+		} else {
+			outcome = "plugin_down"
+		}
+	}
+	if ctx.Err() == nil {
+		st.record(dur, err != nil)
+	}
+	p.m.ProviderRequests.WithLabelValues(t.Provider, t.Name, outcome).Inc()
+	p.m.ProviderDuration.WithLabelValues(t.Provider, t.Name).Observe(dur.Seconds())
+	if err != nil {
+		return err
+	}
+	out.Target, out.Response, out.Usage = t, resp, usage
+	if usage != nil {
+		out.CostUSD = t.Cost(usage.PromptTokens, usage.CompletionTokens)
+		p.m.ProviderTokens.WithLabelValues(t.Provider, t.Name, "prompt").Add(float64(usage.PromptTokens))
+		p.m.ProviderTokens.WithLabelValues(t.Provider, t.Name, "completion").Add(float64(usage.CompletionTokens))
+		p.m.ProviderCost.WithLabelValues(t.Provider, t.Name).Add(out.CostUSD)
+	}
+	return nil
+}
+
+// validate applies the built-in checks to a whole answer, and the original guide's
+// trimming and length options.
+func (p *Pipeline) validate(r *provider.Response) error {
+	if len(r.Choices) == 0 {
+		return errAnswerRefused
+	}
+	for i := range r.Choices {
+		m := &r.Choices[i].Message
+		if p.validation.TrimWhitespace {
+			m.Content = strings.TrimSpace(m.Content)
+		}
+		if n := p.validation.MaxChars; n > 0 && len(m.Content) > n {
+			m.Content = truncateUTF8(m.Content, n)
+			r.Choices[i].FinishReason = "length"
+		}
+		if *p.validation.NonEmpty && strings.TrimSpace(m.Content) == "" && len(m.ToolCalls) == 0 && m.Refusal == "" {
+			return errAnswerRefused
+		}
+	}
+	return nil
+}
+
+func truncateUTF8(s string, n int) string {
+	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+func (p *Pipeline) contextError(ctx context.Context, out *Outcome, t *Target) *wire.Error {
+	var e *wire.Error
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		e = wire.NewError(http.StatusGatewayTimeout, wire.CodeDeadlineExceeded, "the request's deadline passed before an answer came back")
+	} else {
+		e = wire.NewError(499, "client_closed_request", "the client went away")
+	}
+	e.Provider, e.Attempts, e.Fallbacks = t.Provider, out.Attempts, out.Fallbacks
+	return e
+}
+
+// inBand turns a failure after a stream started into the error sent inside the stream.
+func (p *Pipeline) inBand(err error, t *Target, out *Outcome) *wire.Error {
+	msg := "the upstream failed after the stream started"
+	var pe *provider.Error
+	if errors.As(err, &pe) && pe.Message != "" {
+		msg += ": " + pe.Message
+	}
+	e := wire.NewError(http.StatusBadGateway, wire.CodeAllTargetsFailed, "%s", msg)
+	e.Provider, e.Attempts, e.Fallbacks = t.Provider, out.Attempts, out.Fallbacks
+	return e
+}
+
+// exhausted builds the error when no target answered.
+func (p *Pipeline) exhausted(out *Outcome, lastErr error, lastProvider string, kinds map[provider.Kind]int, tried int, retryAfter time.Duration) *wire.Error {
+	var e *wire.Error
+	total := 0
+	for _, n := range kinds {
+		total += n
+	}
+	switch {
+	case tried == 0:
+		e = wire.NewError(http.StatusServiceUnavailable, wire.CodeNoRoute, "no target can serve now: every provider plugin of the route is down")
+		e.RetryAfter = time.Second
+	case total > 0 && kinds[provider.KindContextLengthExceeded] == total:
+		e = wire.NewError(http.StatusBadRequest, wire.CodeContextLength, "the request does not fit the context window of any target")
+	case total > 0 && kinds[provider.KindRateLimited] == total:
+		e = wire.NewError(http.StatusTooManyRequests, wire.CodeRateLimited, "every target is rate limited")
+		e.RetryAfter = max(retryAfter, time.Second)
+	default:
+		msg := "every target failed"
+		var pe *provider.Error
+		if errors.As(lastErr, &pe) && pe.Message != "" {
+			msg += "; last: " + string(pe.Kind) + ": " + pe.Message
+		} else if errors.Is(lastErr, errAnswerRefused) {
+			msg += "; last: the answer was empty"
+		} else if lastErr != nil {
+			msg += "; last: the provider plugin failed"
+		}
+		e = wire.NewError(http.StatusBadGateway, wire.CodeAllTargetsFailed, "%s", msg)
+	}
+	e.Provider, e.Attempts, e.Fallbacks = lastProvider, out.Attempts, out.Fallbacks
+	return e
+}

@@ -1,0 +1,14 @@
+;; logger: logs one line through switchyard.log, then routes.
+(module
+  (import "switchyard" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 2)
+  (func (export "sy_abi_v1"))
+  (func (export "sy_alloc") (param $size i32) (result i32)
+    (if (i32.gt_u (local.get $size) (i32.const 65536)) (then (return (i32.const 0))))
+    (i32.const 1024))
+  (data (i32.const 100000) "{\"targets\":[{\"provider\":\"mock\",\"model\":\"mock-small\"}],\"reason\":\"fixture\"}")
+  (data (i32.const 200) "hello from wasm")
+  (func (export "sy_route") (param i32 i32) (result i64)
+    (call $log (i32.const 2) (i32.const 200) (i32.const 15))
+    (i64.or (i64.shl (i64.const 100000) (i64.const 32)) (i64.const 73)))
+)

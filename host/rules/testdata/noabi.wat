@@ -1,0 +1,6 @@
+;; noabi: lacks the sy_abi_v1 marker.
+(module
+  (memory (export "memory") 1)
+  (func (export "sy_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "sy_route") (param i32 i32) (result i64) (i64.const 0))
+)

@@ -1,0 +1,216 @@
+package rules
+
+import (
+	"encoding/json"
+	"log/slog"
+	"time"
+)
+
+// Limits bound one rule. Zero fields take the defaults.
+type Limits struct {
+	Deadline  time.Duration // per evaluation, waiting for a free instance included; default 5ms
+	MemoryMiB int           // linear memory cap per instance; default 16 (Go rules need >= 8)
+	Pool      int           // instances kept ready; default 4
+}
+
+// Default limits.
+const (
+	DefaultDeadline  = 5 * time.Millisecond
+	DefaultMemoryMiB = 16
+	DefaultPool      = 4
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.Deadline <= 0 {
+		l.Deadline = DefaultDeadline
+	}
+	if l.MemoryMiB <= 0 {
+		l.MemoryMiB = DefaultMemoryMiB
+	}
+	if l.Pool <= 0 {
+		l.Pool = DefaultPool
+	}
+	return l
+}
+
+// Modes and error policies of a rule.
+const (
+	ModeActive  = "active"
+	ModeShadow  = "shadow"
+	OnErrorSkip = "skip"
+	OnErrorFail = "fail"
+)
+
+// Outcomes of one evaluation, as reported to the Observer and in traces.
+const (
+	OutcomeDecided     = "decided"
+	OutcomeNoOpinion   = "no_opinion"
+	OutcomeRejected    = "rejected"
+	OutcomeError       = "error"
+	OutcomeTimeout     = "timeout"
+	OutcomeQuarantined = "quarantined" // trace only: the rule was not run
+)
+
+// Spec configures one rule of a chain.
+type Spec struct {
+	Name    string          // rule name from config (lowercase short name; log prefix, metric label)
+	Path    string          // absolute path of the .wasm file
+	Config  json.RawMessage // passed to sy_init; nil is sent as {}
+	Mode    string          // "active" (default) | "shadow"
+	OnError string          // "skip" (default) | "fail"
+	Headers []string        // request header names this rule may see (lowercased)
+	Limits  Limits
+}
+
+// Observer receives the outcome of every evaluation (decided, no_opinion,
+// rejected, error, timeout), shadow rules included. It is called on the
+// request path, from many goroutines at once, and must be fast. Quarantined
+// rules are not evaluated and not reported here (see QuarantineObserver).
+type Observer interface {
+	RuleEvaluated(rule, outcome string, d time.Duration)
+}
+
+// QuarantineObserver is an optional extension of Observer, found by type
+// assertion: RuleQuarantined is called once when a rule is taken out of
+// the chain after repeated failures.
+type QuarantineObserver interface {
+	RuleQuarantined(rule string)
+}
+
+// Options are shared by every rule of a chain.
+type Options struct {
+	CacheDir string       // wazero compilation cache directory; "" keeps the cache in memory
+	Logger   *slog.Logger // nil: slog.Default()
+	Observer Observer     // nil: none
+	// QuarantineAfter is the number of consecutive failures (errors and
+	// timeouts of the rule's own code) that take a rule out of the chain;
+	// 0 means DefaultQuarantineAfter, negative disables quarantine.
+	QuarantineAfter int
+}
+
+// DefaultQuarantineAfter is the default of Options.QuarantineAfter.
+const DefaultQuarantineAfter = 5
+
+// Input is what every rule of the chain sees (DESIGN.md §3). The encoder
+// adds "abi":1 and filters Request.Headers per rule.
+type Input struct {
+	NowUnixMS  int64           `json:"now_unix_ms"`
+	RandomSeed uint64          `json:"random_seed"`
+	Request    RequestView     `json:"request"`
+	Candidates []Candidate     `json:"candidates"`
+	Previous   json.RawMessage `json:"previous"` // nil is sent as null
+}
+
+// RequestView is the compact view of the client's request.
+type RequestView struct {
+	ID                   string                     `json:"id"`
+	Endpoint             string                     `json:"endpoint"`
+	Model                string                     `json:"model"`
+	Stream               bool                       `json:"stream"`
+	Priority             int                        `json:"priority"`
+	PromptTokensEstimate int64                      `json:"prompt_tokens_estimate"`
+	MaxTokens            int64                      `json:"max_tokens"` // 0: the client set none
+	Messages             int                        `json:"messages"`
+	Chars                int64                      `json:"chars"`
+	HasTools             bool                       `json:"has_tools"`
+	HasImages            bool                       `json:"has_images"`
+	JSONMode             bool                       `json:"json_mode"`
+	Key                  string                     `json:"key"` // the key's configured name, never the secret
+	User                 string                     `json:"user"`
+	Tags                 []string                   `json:"tags"`
+	Metadata             map[string]json.RawMessage `json:"metadata"` // invalid JSON values are sent as null
+	Headers              map[string]string          `json:"headers"`  // lowercased names; each rule sees only its Spec.Headers
+}
+
+// Candidate is one target a rule may choose, with live statistics.
+type Candidate struct {
+	Provider      string   `json:"provider"`
+	Model         string   `json:"model"`
+	ContextWindow int64    `json:"context_window"`
+	USDPerMTokIn  float64  `json:"usd_per_mtok_in"`
+	USDPerMTokOut float64  `json:"usd_per_mtok_out"`
+	Capabilities  []string `json:"capabilities"`
+	Healthy       bool     `json:"healthy"`
+	Circuit       string   `json:"circuit"` // closed | half_open | open
+	P50MS         float64  `json:"p50_ms"`
+	P95MS         float64  `json:"p95_ms"`
+	ErrorRate     float64  `json:"error_rate"`
+	Inflight      int      `json:"inflight"`
+}
+
+// Target names a candidate.
+type Target struct {
+	Provider string `json:"provider"`
+	Model    string `json:"model"`
+}
+
+// Params are the request parameters a rule may override.
+type Params struct {
+	MaxTokens       *int64   `json:"max_tokens,omitempty"`
+	Temperature     *float64 `json:"temperature,omitempty"`
+	TopP            *float64 `json:"top_p,omitempty"`
+	Stop            []string `json:"stop,omitempty"`
+	ReasoningEffort string   `json:"reasoning_effort,omitempty"`
+}
+
+// Reject answers the request with an error; Status is 400, 403, 429 or 503.
+type Reject struct {
+	Status  int    `json:"status"`
+	Message string `json:"message"`
+}
+
+// Decision is a validated rule decision: either Targets (non-empty, all
+// among the input's candidates) or Reject.
+type Decision struct {
+	Targets []Target `json:"targets,omitempty"`
+	Reason  string   `json:"reason,omitempty"`
+	Params  *Params  `json:"params,omitempty"`
+	Tags    []string `json:"tags,omitempty"`
+	Reject  *Reject  `json:"reject,omitempty"`
+}
+
+// RuleTrace records one rule's evaluation.
+type RuleTrace struct {
+	Rule        string
+	Mode        string
+	SHA256      string // module sha256, hex
+	InputSHA256 string // sha256 of the exact input bytes the rule saw, hex
+	Outcome     string
+	Output      json.RawMessage // the rule's raw output (a copy), nil for no opinion
+	Error       string
+	Duration    time.Duration
+}
+
+// Result is the outcome of a chain evaluation.
+type Result struct {
+	Decision *Decision   // nil: no rule decided (use the model's default route)
+	Rule     string      // deciding rule: name@ + 12 hex of its module sha256; "" if none
+	Trace    []RuleTrace // every rule considered, in order, shadow rules last
+	Err      *RuleError  // a rule with on_error: fail failed: answer 503 rule_error
+	// ShadowAgreement holds, per shadow rule that ran without error,
+	// whether it agreed with the active result: same first target, both
+	// rejected, or both without a decision.
+	ShadowAgreement map[string]bool
+}
+
+// RuleError reports that a rule with on_error: fail failed.
+type RuleError struct {
+	Rule    string
+	Outcome string // error or timeout
+	Err     error
+}
+
+func (e *RuleError) Error() string {
+	return "rules/" + e.Rule + ": " + e.Outcome + ": " + e.Err.Error()
+}
+
+func (e *RuleError) Unwrap() error { return e.Err }
+
+// RuleInfo describes a loaded rule.
+type RuleInfo struct {
+	Name        string
+	Mode        string
+	SHA256      string
+	Path        string
+	Quarantined bool
+}

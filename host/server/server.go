@@ -1,0 +1,452 @@
+// Package server is Switchyard's HTTP surface (DESIGN §2): OpenAI-compatible routes on Gin,
+// authentication, request steering headers, the response headers, SSE and the error
+// envelope. What happens to a request between parsing and answering is the pipeline's.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchyard-llm/switchyard/host/config"
+	"github.com/switchyard-llm/switchyard/host/metrics"
+	"github.com/switchyard-llm/switchyard/host/pipeline"
+	"github.com/switchyard-llm/switchyard/host/wire"
+)
+
+// Response and request header names.
+const (
+	HeaderRequestID = "x-request-id"
+	HeaderProvider  = "x-switchyard-provider"
+	HeaderModel     = "x-switchyard-model"
+	HeaderRule      = "x-switchyard-rule"
+	HeaderAttempts  = "x-switchyard-attempts"
+	HeaderFallbacks = "x-switchyard-fallbacks"
+	HeaderOverhead  = "x-switchyard-overhead-ms"
+	HeaderCost      = "x-switchyard-cost-usd"
+	HeaderPriority  = "x-switchyard-priority"
+	HeaderTags      = "x-switchyard-tags"
+	HeaderTimeout   = "x-switchyard-timeout-ms"
+)
+
+// State is what one loaded configuration serves. It is immutable; a reload swaps it whole.
+type State struct {
+	Config   *config.File
+	Pipeline *pipeline.Pipeline
+	keys     []hashedKey
+}
+
+// hashedKey keeps a client key as its sha256 only.
+type hashedKey struct {
+	name   string
+	sum    [sha256.Size]byte
+	models map[string]bool // nil: every model
+}
+
+// NewState builds the state of a loaded configuration.
+func NewState(cfg *config.File, p *pipeline.Pipeline) *State {
+	s := &State{Config: cfg, Pipeline: p}
+	for _, k := range cfg.Keys {
+		hk := hashedKey{name: k.Name, sum: sha256.Sum256([]byte(k.Key))}
+		if len(k.Models) > 0 {
+			hk.models = map[string]bool{}
+			for _, m := range k.Models {
+				hk.models[m] = true
+			}
+		}
+		s.keys = append(s.keys, hk)
+	}
+	return s
+}
+
+// Options wires a Server.
+type Options struct {
+	Metrics  *metrics.Metrics
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
+	// Ready reports readiness: nil when the config is loaded, every plugin up and the rules compiled.
+	Ready func() error
+	// Reload reloads the configuration (POST /admin/reload); nil disables the endpoint.
+	Reload func(ctx context.Context) error
+	// Version is reported by /healthz.
+	Version string
+}
+
+// Server serves the HTTP surface. Swap a new State in with SetState; requests in flight
+// finish on the State they started with.
+type Server struct {
+	state  atomic.Pointer[State]
+	o      Options
+	m      *metrics.Metrics
+	log    *slog.Logger
+	engine *gin.Engine
+}
+
+// New builds the server and its routes.
+func New(st *State, o Options) *Server {
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{o: o, m: o.Metrics, log: o.Logger, engine: gin.New()}
+	s.state.Store(st)
+	e := s.engine
+	e.HandleMethodNotAllowed = false
+	e.Use(s.recover)
+	e.POST("/v1/chat/completions", s.chatCompletions)
+	e.GET("/v1/models", s.listModels)
+	e.POST("/v1/switchyard/route", s.dryRun)
+	e.GET("/healthz", s.healthz)
+	e.GET("/health", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})))
+	e.POST("/admin/reload", s.adminReload)
+	e.NoRoute(func(c *gin.Context) {
+		s.writeError(c, wire.NewError(http.StatusNotFound, wire.CodeUnsupportedEndpoint, "%s %s is not supported by Switchyard", c.Request.Method, c.Request.URL.Path))
+	})
+	return s
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// SetState swaps in the state of a newly loaded configuration.
+func (s *Server) SetState(st *State) { s.state.Store(st) }
+
+// State returns the state being served.
+func (s *Server) State() *State { return s.state.Load() }
+
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.log.Error("panic serving request", "path", c.Request.URL.Path, "panic", fmt.Sprint(r))
+			if !c.Writer.Written() {
+				s.writeError(c, wire.NewError(http.StatusInternalServerError, "internal_error", "internal error"))
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+func (s *Server) writeError(c *gin.Context, e *wire.Error) {
+	if e.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	c.Data(e.Status, "application/json", e.JSON())
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "version": s.o.Version})
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	if s.o.Ready != nil {
+		if err := s.o.Ready(); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not ready", "reason": err.Error()})
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+func (s *Server) adminReload(c *gin.Context) {
+	st := s.state.Load()
+	key := st.Config.Admin.Key
+	if s.o.Reload == nil || key == "" {
+		s.writeError(c, wire.NewError(http.StatusNotFound, wire.CodeUnsupportedEndpoint, "the admin endpoints are off: set admin.key in the config"))
+		return
+	}
+	got := bearer(c.Request)
+	if subtle.ConstantTimeCompare([]byte(got), []byte(key)) != 1 {
+		s.writeError(c, wire.NewError(http.StatusUnauthorized, wire.CodeInvalidAPIKey, "a valid admin key is required"))
+		return
+	}
+	if err := s.o.Reload(c.Request.Context()); err != nil {
+		s.writeError(c, wire.NewError(http.StatusUnprocessableEntity, "reload_refused", "%s", err.Error()))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "reloaded"})
+}
+
+type modelEntry struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+func (s *Server) listModels(c *gin.Context) {
+	st := s.state.Load()
+	if _, werr := s.authenticate(c.Request, st); werr != nil {
+		s.writeError(c, werr)
+		return
+	}
+	names := st.Pipeline.Catalogue().Names()
+	data := make([]modelEntry, 0, len(names))
+	for _, n := range names {
+		owner := "switchyard"
+		if _, route, _ := st.Pipeline.Catalogue().Resolve(n); len(route) == 1 && route[0].Name == n {
+			owner = route[0].Provider
+		}
+		data = append(data, modelEntry{ID: n, Object: "model", OwnedBy: owner})
+	}
+	c.JSON(http.StatusOK, gin.H{"object": "list", "data": data})
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// authenticate returns the key's name ("" when no keys are configured).
+func (s *Server) authenticate(r *http.Request, st *State) (*hashedKey, *wire.Error) {
+	if len(st.keys) == 0 {
+		return nil, nil
+	}
+	tok := bearer(r)
+	if tok == "" {
+		return nil, wire.NewError(http.StatusUnauthorized, wire.CodeInvalidAPIKey, "an API key is required: send Authorization: Bearer <key>")
+	}
+	sum := sha256.Sum256([]byte(tok))
+	var found *hashedKey
+	for i := range st.keys {
+		// Compare against every key so the time taken does not tell which one matched.
+		if subtle.ConstantTimeCompare(sum[:], st.keys[i].sum[:]) == 1 {
+			found = &st.keys[i]
+		}
+	}
+	if found == nil {
+		return nil, wire.NewError(http.StatusUnauthorized, wire.CodeInvalidAPIKey, "the API key is not valid")
+	}
+	return found, nil
+}
+
+// newRequestID makes a request id when the client sent none.
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// parsed is a chat request after the HTTP layer's checks.
+type parsed struct {
+	call  *pipeline.Call
+	state *State
+}
+
+// parse reads, authenticates and decodes a chat request. start is when it arrived.
+func (s *Server) parse(c *gin.Context, st *State, start time.Time) (*parsed, *wire.Error) {
+	r := c.Request
+	id := r.Header.Get(HeaderRequestID)
+	if id == "" || len(id) > 128 {
+		id = newRequestID()
+	}
+	c.Header(HeaderRequestID, id)
+	key, werr := s.authenticate(r, st)
+	if werr != nil {
+		return nil, werr
+	}
+	limit := st.Config.Limits.MaxBodyBytes
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, wire.NewError(http.StatusRequestEntityTooLarge, wire.CodeRequestTooLarge, "the body is larger than %d bytes", limit)
+		}
+		return nil, wire.BadRequest("", "could not read the body")
+	}
+	chat, err := wire.DecodeChat(body)
+	if err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return nil, we
+		}
+		return nil, wire.BadRequest("", "%s", err.Error())
+	}
+	call := &pipeline.Call{ID: id, Chat: chat, Priority: 5, Header: r.Header}
+	if key != nil {
+		call.Key = key.name
+		if key.models != nil && !key.models[chat.Model] {
+			return nil, wire.NewError(http.StatusForbidden, wire.CodeModelNotAllowed, "this key may not use the model %q", chat.Model)
+		}
+	}
+	if v := r.Header.Get(HeaderPriority); v != "" {
+		p, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || p < 1 || p > 10 {
+			return nil, wire.BadRequest(HeaderPriority, "%s must be an integer from 1 to 10 (10 is the most important)", HeaderPriority)
+		}
+		call.Priority = p
+	}
+	if v := r.Header.Get(HeaderTags); v != "" {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" && len(call.Tags) < 32 {
+				call.Tags = append(call.Tags, t)
+			}
+		}
+	}
+	call.Deadline = start.Add(st.Config.Timeouts.Total.D())
+	if v := r.Header.Get(HeaderTimeout); v != "" {
+		ms, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || ms < 1 {
+			return nil, wire.BadRequest(HeaderTimeout, "%s must be a positive number of milliseconds", HeaderTimeout)
+		}
+		if d := start.Add(time.Duration(ms) * time.Millisecond); d.Before(call.Deadline) {
+			call.Deadline = d
+		}
+	}
+	return &parsed{call: call, state: st}, nil
+}
+
+func (s *Server) chatCompletions(c *gin.Context) {
+	start := time.Now()
+	s.m.ActiveRequests.Inc()
+	defer s.m.ActiveRequests.Dec()
+	st := s.state.Load()
+	model := metrics.Unknown
+	status := http.StatusOK
+	defer func() {
+		s.m.Requests.WithLabelValues(model, strconv.Itoa(status)).Inc()
+		s.m.RequestDuration.WithLabelValues(model).Observe(time.Since(start).Seconds())
+	}()
+
+	p, werr := s.parse(c, st, start)
+	if werr != nil {
+		status = werr.Status
+		s.writeError(c, werr)
+		return
+	}
+	model = s.m.Model(p.call.Chat.Model)
+	ctx, cancel := context.WithDeadline(c.Request.Context(), p.call.Deadline)
+	defer cancel()
+	if p.call.Chat.Stream {
+		status = s.stream(ctx, c, p, start)
+		return
+	}
+	out, werr := st.Pipeline.Complete(ctx, p.call)
+	s.outcomeHeaders(c, out)
+	overhead := time.Since(start) - out.Upstream
+	s.m.Overhead.Observe(overhead.Seconds())
+	c.Header(HeaderOverhead, formatMS(overhead))
+	if werr != nil {
+		status = werr.Status
+		s.writeError(c, werr)
+		return
+	}
+	c.Header(HeaderCost, formatUSD(out.CostUSD))
+	bodyModel := out.Response.Model
+	if bodyModel == "" {
+		bodyModel = out.Target.Upstream
+	}
+	if out.Response.ID == "" {
+		out.Response.ID = "chatcmpl-" + p.call.ID
+	}
+	if out.Response.Created == 0 {
+		out.Response.Created = start.Unix()
+	}
+	c.Data(http.StatusOK, "application/json", wire.EncodeCompletion(out.Response, bodyModel))
+}
+
+// outcomeHeaders sets the x-switchyard-* headers known once the pipeline is done or
+// has committed to a target.
+func (s *Server) outcomeHeaders(c *gin.Context, out *pipeline.Outcome) {
+	if out == nil {
+		return
+	}
+	h := c.Writer.Header()
+	if out.Target != nil {
+		h.Set(HeaderProvider, out.Target.Provider)
+		h.Set(HeaderModel, out.Target.Name)
+	}
+	if out.Plan != nil {
+		h.Set(HeaderRule, out.Plan.Rule)
+	}
+	h.Set(HeaderAttempts, strconv.Itoa(out.Attempts))
+	h.Set(HeaderFallbacks, strconv.Itoa(out.Fallbacks))
+}
+
+func formatMS(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
+}
+
+func formatUSD(v float64) string { return strconv.FormatFloat(v, 'f', 8, 64) }
+
+// dryRun answers POST /v1/switchyard/route: the decision and its trace, no provider called.
+func (s *Server) dryRun(c *gin.Context) {
+	st := s.state.Load()
+	start := time.Now()
+	p, werr := s.parse(c, st, start)
+	if werr != nil {
+		s.writeError(c, werr)
+		return
+	}
+	plan, werr := st.Pipeline.Plan(c.Request.Context(), p.call)
+	if werr != nil && plan == nil {
+		s.writeError(c, werr)
+		return
+	}
+	type target struct {
+		Provider string `json:"provider"`
+		Model    string `json:"model"`
+		Upstream string `json:"upstream_model"`
+	}
+	type step struct {
+		Rule        string `json:"rule"`
+		Mode        string `json:"mode"`
+		SHA256      string `json:"sha256"`
+		InputSHA256 string `json:"input_sha256"`
+		Outcome     string `json:"outcome"`
+		Output      any    `json:"output"`
+		Error       string `json:"error,omitempty"`
+		DurationUS  int64  `json:"duration_us"`
+	}
+	resp := gin.H{"request_id": p.call.ID, "model": p.call.Chat.Model, "rule": plan.Rule,
+		"reason": plan.Reason, "rule_time_us": plan.RuleTime.Microseconds()}
+	targets := make([]target, 0, len(plan.Targets))
+	for _, t := range plan.Targets {
+		targets = append(targets, target{Provider: t.Provider, Model: t.Name, Upstream: t.Upstream})
+	}
+	resp["targets"] = targets
+	if plan.Params != nil {
+		resp["params"] = plan.Params
+	}
+	if len(plan.Tags) > 0 {
+		resp["tags"] = plan.Tags
+	}
+	trace := make([]step, 0, len(plan.Trace))
+	for _, t := range plan.Trace {
+		var out any
+		if len(t.Output) > 0 {
+			out = jsonOrString(t.Output)
+		}
+		trace = append(trace, step{Rule: t.Rule, Mode: t.Mode, SHA256: t.SHA256, InputSHA256: t.InputSHA256,
+			Outcome: t.Outcome, Output: out, Error: t.Error, DurationUS: t.Duration.Microseconds()})
+	}
+	resp["trace"] = trace
+	if werr != nil {
+		resp["error"] = gin.H{"status": werr.Status, "code": werr.Code, "type": werr.Type, "message": werr.Message}
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// ModelNames is a helper for tests and the validate command.
+func ModelNames(st *State) []string { return slices.Clone(st.Pipeline.Catalogue().Names()) }

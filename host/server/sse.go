@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/switchyard-llm/switchyard/host/pipeline"
+	"github.com/switchyard-llm/switchyard/host/wire"
+	"github.com/switchyard-llm/switchyard/sdk/provider"
+)
+
+// sseSink writes a committed stream to the client as OpenAI-style server-sent events.
+type sseSink struct {
+	s       *Server
+	c       *gin.Context
+	id      string
+	created int64
+	model   string
+	started bool
+}
+
+// Begin sends the status and headers; called once, before the first chunk.
+func (k *sseSink) Begin(o *pipeline.Outcome) {
+	k.s.outcomeHeaders(k.c, o)
+	h := k.c.Writer.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	// Cost and overhead are only known at the end: they go in trailers.
+	h.Set("Trailer", HeaderCost+", "+HeaderOverhead)
+	if o.Target != nil {
+		k.model = o.Target.Upstream
+	}
+	k.c.Writer.WriteHeader(http.StatusOK)
+	k.started = true
+}
+
+// Chunk sends one delta. An error means the client is gone.
+func (k *sseSink) Chunk(ch *provider.Chunk) error {
+	if k.id == "" {
+		k.id = ch.ID
+		if k.id == "" {
+			k.id = "chatcmpl-" + k.c.Writer.Header().Get(HeaderRequestID)
+		}
+	}
+	model := k.model
+	if ch.Model != "" {
+		model = ch.Model
+	}
+	return k.event(wire.EncodeChunk(ch, k.id, model, k.created))
+}
+
+func (k *sseSink) event(data []byte) error {
+	w := k.c.Writer
+	buf := make([]byte, 0, len(data)+8)
+	buf = append(buf, "data: "...)
+	buf = append(buf, data...)
+	buf = append(buf, "\n\n"...)
+	if _, err := w.Write(buf); err != nil {
+		return err
+	}
+	w.Flush()
+	return nil
+}
+
+// summary is the final SSE comment: what is only known at the end of a stream.
+type summary struct {
+	Provider   string  `json:"provider,omitempty"`
+	Model      string  `json:"model,omitempty"`
+	Rule       string  `json:"rule,omitempty"`
+	Attempts   int     `json:"attempts"`
+	Fallbacks  int     `json:"fallbacks"`
+	CostUSD    float64 `json:"cost_usd"`
+	OverheadMS float64 `json:"overhead_ms"`
+}
+
+// stream serves a streaming call and returns the status the client saw.
+func (s *Server) stream(ctx context.Context, c *gin.Context, p *parsed, start time.Time) int {
+	sink := &sseSink{s: s, c: c, created: start.Unix()}
+	out, werr := p.state.Pipeline.Stream(ctx, p.call, sink)
+	overhead := time.Since(start) - out.Upstream
+	s.m.Overhead.Observe(overhead.Seconds())
+	if !sink.started {
+		s.outcomeHeaders(c, out)
+		c.Header(HeaderOverhead, formatMS(overhead))
+		if werr == nil { // cannot happen: success commits the stream
+			werr = wire.NewError(http.StatusBadGateway, wire.CodeAllTargetsFailed, "the stream ended before it started")
+		}
+		s.writeError(c, werr)
+		return werr.Status
+	}
+	status := http.StatusOK
+	if werr != nil {
+		// After the first byte, a failure is sent in-band and the stream ends without [DONE].
+		_ = sink.event(werr.JSON())
+		status = werr.Status
+	} else if p.call.Chat.Provider.IncludeUsage && out.Usage != nil {
+		_ = sink.event(wire.EncodeUsageChunk(out.Usage, sink.id, sink.model, sink.created))
+	}
+	sum := summary{Attempts: out.Attempts, Fallbacks: out.Fallbacks, CostUSD: out.CostUSD, OverheadMS: float64(overhead.Microseconds()) / 1e3}
+	if out.Target != nil {
+		sum.Provider, sum.Model = out.Target.Provider, out.Target.Name
+	}
+	if out.Plan != nil {
+		sum.Rule = out.Plan.Rule
+	}
+	js, _ := json.Marshal(sum)
+	w := c.Writer
+	_, _ = w.Write(append(append([]byte(": switchyard "), js...), '\n', '\n'))
+	if werr == nil {
+		_, _ = w.Write([]byte("data: [DONE]\n\n"))
+	}
+	h := w.Header()
+	h.Set(HeaderCost, formatUSD(out.CostUSD))
+	h.Set(HeaderOverhead, formatMS(overhead))
+	w.Flush()
+	return status
+}
+
+func jsonOrString(b []byte) any {
+	if json.Valid(b) {
+		return json.RawMessage(b)
+	}
+	return string(b)
+}
+
+var _ pipeline.StreamSink = (*sseSink)(nil)

@@ -1,0 +1,514 @@
+// Package wire translates between OpenAI's HTTP wire format and the provider SDK's types:
+// it decodes chat completion requests, encodes answers, stream chunks and error envelopes.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/switchyard-llm/switchyard/sdk/provider"
+)
+
+// MetadataPrefix marks the metadata keys that are Switchyard's own: rules see them, the
+// upstream does not.
+const MetadataPrefix = "switchyard."
+
+// ChatRequest is a decoded chat completion request and the facts routing needs about it.
+type ChatRequest struct {
+	// Provider is the request as plugins receive it (Model still the requested name).
+	Provider *provider.Request
+	// Model is the model the client asked for: a route, a catalogue model or "auto".
+	Model  string
+	Stream bool
+	// Metadata is every metadata entry as the client sent it, Switchyard's own keys
+	// included (what rules see).
+	Metadata map[string]json.RawMessage
+	// Facts for rules.
+	Messages             int
+	Chars                int
+	HasTools             bool
+	HasImages            bool
+	JSONMode             bool
+	PromptTokensEstimate int64
+	// MaxTokensField is the name the client used for its token limit ("max_tokens" or
+	// "max_completion_tokens"), "" when it set none.
+	MaxTokensField string
+	// Body is the client's original body.
+	Body []byte
+	// spans locates each top-level field's value in Body, for RawBody.
+	spans []span
+}
+
+// span is where one top-level field's value lies in the body.
+type span struct {
+	key        string
+	start, end int
+}
+
+// known top-level fields; everything else goes to Request.Extra untouched.
+var knownFields = map[string]bool{
+	"model": true, "messages": true, "tools": true, "tool_choice": true, "temperature": true,
+	"top_p": true, "max_tokens": true, "max_completion_tokens": true, "stop": true,
+	"response_format": true, "stream": true, "stream_options": true, "seed": true,
+	"presence_penalty": true, "frequency_penalty": true, "n": true, "user": true,
+	"reasoning_effort": true, "parallel_tool_calls": true, "metadata": true,
+}
+
+// DecodeChat decodes and checks a chat completion body. Errors are *Error with status 400.
+func DecodeChat(body []byte) (*ChatRequest, error) {
+	top, spans, err := topLevel(body)
+	if err != nil {
+		return nil, err
+	}
+	r := &provider.Request{}
+	cr := &ChatRequest{Provider: r, Body: body, spans: spans}
+
+	if err := field(top, "model", &cr.Model); err != nil {
+		return nil, err
+	}
+	if cr.Model == "" {
+		return nil, BadRequest("model", "you must provide a model parameter")
+	}
+	r.Model = cr.Model
+
+	raw, ok := top["messages"]
+	if !ok || isNull(raw) {
+		return nil, BadRequest("messages", "you must provide messages")
+	}
+	var msgs []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &msgs); err != nil {
+		return nil, BadRequest("messages", "messages must be an array of objects")
+	}
+	if len(msgs) == 0 {
+		return nil, BadRequest("messages", "messages must not be empty")
+	}
+	r.Messages = make([]provider.Message, len(msgs))
+	for i, m := range msgs {
+		if err := decodeMessage(m, &r.Messages[i], cr, i); err != nil {
+			return nil, err
+		}
+	}
+	cr.Messages = len(msgs)
+
+	if raw, ok := top["tools"]; ok && !isNull(raw) {
+		if err := decodeTools(raw, r); err != nil {
+			return nil, err
+		}
+		cr.HasTools = len(r.Tools) > 0
+	}
+	if raw, ok := top["tool_choice"]; ok && !isNull(raw) {
+		r.ToolChoice = raw
+	}
+	for _, f := range []struct {
+		name     string
+		dst      **float64
+		min, max float64
+	}{
+		{"temperature", &r.Temperature, 0, 2},
+		{"top_p", &r.TopP, 0, 1},
+		{"presence_penalty", &r.PresencePenalty, -2, 2},
+		{"frequency_penalty", &r.FrequencyPenalty, -2, 2},
+	} {
+		if err := optFloat(top, f.name, f.dst, f.min, f.max); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range []string{"max_tokens", "max_completion_tokens"} {
+		var v *int64
+		if err := optInt(top, name, &v); err != nil {
+			return nil, err
+		}
+		if v != nil {
+			if *v < 1 {
+				return nil, BadRequest(name, "%s must be at least 1", name)
+			}
+			r.MaxTokens = *v
+			cr.MaxTokensField = name
+		}
+	}
+	if err := optInt(top, "seed", &r.Seed); err != nil {
+		return nil, err
+	}
+	var n *int64
+	if err := optInt(top, "n", &n); err != nil {
+		return nil, err
+	}
+	if n != nil {
+		if *n < 1 || *n > 128 {
+			return nil, BadRequest("n", "n must be between 1 and 128")
+		}
+		r.N = int(*n)
+	}
+	if raw, ok := top["stop"]; ok && !isNull(raw) {
+		var one string
+		if json.Unmarshal(raw, &one) == nil {
+			r.Stop = []string{one}
+		} else if err := json.Unmarshal(raw, &r.Stop); err != nil {
+			return nil, BadRequest("stop", "stop must be a string or an array of strings")
+		}
+	}
+	if raw, ok := top["response_format"]; ok && !isNull(raw) {
+		var rf struct {
+			Type       string          `json:"type"`
+			JSONSchema json.RawMessage `json:"json_schema"`
+		}
+		if err := json.Unmarshal(raw, &rf); err != nil || rf.Type == "" {
+			return nil, BadRequest("response_format", "response_format must be an object with a type")
+		}
+		switch rf.Type {
+		case "text", "json_object", "json_schema":
+		default:
+			return nil, BadRequest("response_format.type", "response_format.type %q is not one of text, json_object, json_schema", rf.Type)
+		}
+		r.ResponseFormat = &provider.ResponseFormat{Type: rf.Type, JSONSchema: rf.JSONSchema}
+		cr.JSONMode = rf.Type != "text"
+	}
+	if err := field(top, "stream", &cr.Stream); err != nil {
+		return nil, err
+	}
+	r.Stream = cr.Stream
+	if raw, ok := top["stream_options"]; ok && !isNull(raw) {
+		var so struct {
+			IncludeUsage bool `json:"include_usage"`
+		}
+		if err := json.Unmarshal(raw, &so); err != nil {
+			return nil, BadRequest("stream_options", "stream_options must be an object")
+		}
+		r.IncludeUsage = so.IncludeUsage
+	}
+	if err := field(top, "user", &r.User); err != nil {
+		return nil, err
+	}
+	if err := field(top, "reasoning_effort", &r.ReasoningEffort); err != nil {
+		return nil, err
+	}
+	if raw, ok := top["parallel_tool_calls"]; ok && !isNull(raw) {
+		var b bool
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return nil, BadRequest("parallel_tool_calls", "parallel_tool_calls must be a boolean")
+		}
+		r.ParallelToolCalls = &b
+	}
+	if raw, ok := top["metadata"]; ok && !isNull(raw) {
+		var md map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &md); err != nil {
+			return nil, BadRequest("metadata", "metadata must be an object")
+		}
+		cr.Metadata = md
+		for k, v := range md {
+			s := string(v)
+			var str string
+			if json.Unmarshal(v, &str) == nil {
+				s = str
+			}
+			if !strings.HasPrefix(k, MetadataPrefix) {
+				if r.Metadata == nil {
+					r.Metadata = map[string]string{}
+				}
+				r.Metadata[k] = s
+			}
+		}
+	}
+	var extra map[string]json.RawMessage
+	for k, v := range top {
+		if !knownFields[k] {
+			if extra == nil {
+				extra = map[string]json.RawMessage{}
+			}
+			extra[k] = v
+		}
+	}
+	if extra != nil {
+		r.Extra, _ = json.Marshal(extra)
+	}
+	cr.PromptTokensEstimate = int64(cr.Chars/4 + 4*cr.Messages + 3)
+	return cr, nil
+}
+
+// topLevel splits a JSON object into its fields, remembering where each value lies.
+func topLevel(body []byte) (map[string]json.RawMessage, []span, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, nil, BadRequest("", "the body is not valid JSON: %s", jsonErr(err))
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, nil, BadRequest("", "the body must be a JSON object")
+	}
+	top := map[string]json.RawMessage{}
+	var spans []span
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, nil, BadRequest("", "the body is not valid JSON: %s", jsonErr(err))
+		}
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, nil, BadRequest("", "the body is not valid JSON: %s", jsonErr(err))
+		}
+		if _, dup := top[key]; dup {
+			return nil, nil, BadRequest(key, "the field %q appears twice", key)
+		}
+		end := int(dec.InputOffset())
+		top[key] = raw
+		spans = append(spans, span{key: key, start: end - len(raw), end: end})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, nil, BadRequest("", "the body is not valid JSON: %s", jsonErr(err))
+	}
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+		return nil, nil, BadRequest("", "the body holds something after its JSON object")
+	}
+	return top, spans, nil
+}
+
+// RawBody returns the client's body for a plugin that forwards it as is: model replaced,
+// Switchyard's own metadata keys removed, and the fields in set (JSON values) replaced or
+// added. Everything else keeps the client's bytes.
+func (c *ChatRequest) RawBody(model string, set map[string]json.RawMessage) []byte {
+	m, _ := json.Marshal(model)
+	out := make([]byte, 0, len(c.Body)+len(m)+64)
+	pos := 0
+	done := map[string]bool{}
+	for _, sp := range c.spans {
+		var repl []byte
+		switch {
+		case sp.key == "model":
+			repl = m
+		case set[sp.key] != nil:
+			repl = set[sp.key]
+		case sp.key == "metadata" && c.hasOwnMetadata():
+			repl = c.upstreamMetadata()
+		default:
+			continue
+		}
+		done[sp.key] = true
+		out = append(out, c.Body[pos:sp.start]...)
+		out = append(out, repl...)
+		pos = sp.end
+	}
+	out = append(out, c.Body[pos:]...)
+	// Fields to add go right after the opening brace.
+	var add []byte
+	for _, k := range sortedKeys(set) {
+		if !done[k] {
+			kb, _ := json.Marshal(k)
+			add = append(append(append(append(add, kb...), ':'), set[k]...), ',')
+		}
+	}
+	if len(add) > 0 {
+		i := bytes.IndexByte(out, '{') + 1
+		if len(c.spans) == 0 {
+			add = add[:len(add)-1]
+		}
+		out = append(out[:i], append(add, out[i:]...)...)
+	}
+	return out
+}
+
+func (c *ChatRequest) hasOwnMetadata() bool {
+	for k := range c.Metadata {
+		if strings.HasPrefix(k, MetadataPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *ChatRequest) upstreamMetadata() []byte {
+	md := map[string]json.RawMessage{}
+	for k, v := range c.Metadata {
+		if !strings.HasPrefix(k, MetadataPrefix) {
+			md[k] = v
+		}
+	}
+	b, _ := json.Marshal(md)
+	return b
+}
+
+func sortedKeys(m map[string]json.RawMessage) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+var knownMessageFields = map[string]bool{
+	"role": true, "content": true, "name": true, "tool_calls": true, "tool_call_id": true, "refusal": true,
+}
+
+func decodeMessage(m map[string]json.RawMessage, out *provider.Message, cr *ChatRequest, i int) error {
+	at := fmt.Sprintf("messages[%d]", i)
+	if m == nil {
+		return BadRequest(at, "%s must be an object", at)
+	}
+	if err := field(m, "role", &out.Role); err != nil {
+		return BadRequest(at+".role", "%s.role must be a string", at)
+	}
+	switch out.Role {
+	case "system", "developer", "user", "assistant", "tool", "function":
+	case "":
+		return BadRequest(at+".role", "%s.role is required", at)
+	default:
+		return BadRequest(at+".role", "%s.role %q is not one of system, developer, user, assistant, tool", at, out.Role)
+	}
+	if raw, ok := m["content"]; ok && !isNull(raw) {
+		if raw[0] == '"' {
+			if err := json.Unmarshal(raw, &out.Content); err != nil {
+				return BadRequest(at+".content", "%s.content is not a valid string", at)
+			}
+			cr.Chars += len(out.Content)
+		} else {
+			var parts []json.RawMessage
+			if err := json.Unmarshal(raw, &parts); err != nil {
+				return BadRequest(at+".content", "%s.content must be a string or an array of parts", at)
+			}
+			out.Parts = make([]provider.ContentPart, len(parts))
+			for j, p := range parts {
+				var pp struct {
+					Type     string `json:"type"`
+					Text     string `json:"text"`
+					ImageURL *struct {
+						URL    string `json:"url"`
+						Detail string `json:"detail"`
+					} `json:"image_url"`
+				}
+				if err := json.Unmarshal(p, &pp); err != nil || pp.Type == "" {
+					return BadRequest(fmt.Sprintf("%s.content[%d]", at, j), "%s.content[%d] must be an object with a type", at, j)
+				}
+				cp := provider.ContentPart{Type: pp.Type, Text: pp.Text}
+				switch pp.Type {
+				case "text":
+					cr.Chars += len(pp.Text)
+				case "image_url":
+					if pp.ImageURL == nil || pp.ImageURL.URL == "" {
+						return BadRequest(fmt.Sprintf("%s.content[%d].image_url", at, j), "%s.content[%d].image_url.url is required", at, j)
+					}
+					cp.ImageURL, cp.ImageDetail = pp.ImageURL.URL, pp.ImageURL.Detail
+					cr.HasImages = true
+				default:
+					cp.Raw = p
+				}
+				out.Parts[j] = cp
+			}
+		}
+	}
+	if err := field(m, "name", &out.Name); err != nil {
+		return BadRequest(at+".name", "%s.name must be a string", at)
+	}
+	if err := field(m, "tool_call_id", &out.ToolCallID); err != nil {
+		return BadRequest(at+".tool_call_id", "%s.tool_call_id must be a string", at)
+	}
+	if err := field(m, "refusal", &out.Refusal); err != nil {
+		return BadRequest(at+".refusal", "%s.refusal must be a string", at)
+	}
+	if raw, ok := m["tool_calls"]; ok && !isNull(raw) {
+		var calls []struct {
+			ID       string `json:"id"`
+			Type     string `json:"type"`
+			Function struct {
+				Name      string `json:"name"`
+				Arguments string `json:"arguments"`
+			} `json:"function"`
+		}
+		if err := json.Unmarshal(raw, &calls); err != nil {
+			return BadRequest(at+".tool_calls", "%s.tool_calls must be an array of function calls", at)
+		}
+		for j, c := range calls {
+			out.ToolCalls = append(out.ToolCalls, provider.ToolCall{Index: j, ID: c.ID, Type: c.Type, Name: c.Function.Name, Arguments: c.Function.Arguments})
+			cr.Chars += len(c.Function.Arguments)
+		}
+	}
+	var extra map[string]json.RawMessage
+	for k, v := range m {
+		if !knownMessageFields[k] {
+			if extra == nil {
+				extra = map[string]json.RawMessage{}
+			}
+			extra[k] = v
+		}
+	}
+	if extra != nil {
+		out.Extra, _ = json.Marshal(extra)
+	}
+	return nil
+}
+
+func decodeTools(raw json.RawMessage, r *provider.Request) error {
+	var tools []struct {
+		Type     string `json:"type"`
+		Function *struct {
+			Name        string          `json:"name"`
+			Description string          `json:"description"`
+			Parameters  json.RawMessage `json:"parameters"`
+			Strict      *bool           `json:"strict"`
+		} `json:"function"`
+	}
+	if err := json.Unmarshal(raw, &tools); err != nil {
+		return BadRequest("tools", "tools must be an array of tool objects")
+	}
+	for i, t := range tools {
+		if t.Function == nil || t.Function.Name == "" {
+			return BadRequest(fmt.Sprintf("tools[%d].function.name", i), "tools[%d].function.name is required", i)
+		}
+		typ := t.Type
+		if typ == "" {
+			typ = "function"
+		}
+		r.Tools = append(r.Tools, provider.Tool{Type: typ, Name: t.Function.Name, Description: t.Function.Description,
+			Parameters: t.Function.Parameters, Strict: t.Function.Strict != nil && *t.Function.Strict})
+	}
+	return nil
+}
+
+func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
+
+// field decodes top[name] into dst when present and not null.
+func field[T any](top map[string]json.RawMessage, name string, dst *T) error {
+	raw, ok := top[name]
+	if !ok || isNull(raw) {
+		return nil
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return BadRequest(name, "%s has the wrong type: %s", name, jsonErr(err))
+	}
+	return nil
+}
+
+func optFloat(top map[string]json.RawMessage, name string, dst **float64, lo, hi float64) error {
+	var v *float64
+	if err := field(top, name, &v); err != nil {
+		return err
+	}
+	if v != nil && (*v < lo || *v > hi) {
+		return BadRequest(name, "%s must be between %g and %g", name, lo, hi)
+	}
+	*dst = v
+	return nil
+}
+
+func optInt(top map[string]json.RawMessage, name string, dst **int64) error {
+	var f *float64
+	if err := field(top, name, &f); err != nil {
+		return err
+	}
+	if f == nil {
+		return nil
+	}
+	if *f != float64(int64(*f)) {
+		return BadRequest(name, "%s must be an integer", name)
+	}
+	v := int64(*f)
+	*dst = &v
+	return nil
+}
+
+func jsonErr(err error) string {
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
