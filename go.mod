@@ -14,7 +14,11 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require github.com/kylelemons/godebug v1.1.0 // indirect
+require (
+	github.com/fsnotify/fsnotify v1.10.1 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
+)
 
 require (
 	github.com/anthropics/anthropic-sdk-go/v2 v2.15.0

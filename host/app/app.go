@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,12 +23,14 @@ import (
 
 	"github.com/switchyard-llm/switchyard/host/config"
 	"github.com/switchyard-llm/switchyard/host/metrics"
+	"github.com/switchyard-llm/switchyard/host/rules"
 	"github.com/switchyard-llm/switchyard/host/server"
 )
 
 const usage = `usage:
   switchyard --config FILE [--listen ADDR]   serve
   switchyard validate --config FILE           load the config, start the plugins, compile the rules, stop
+  switchyard rules test --module M --golden G  run a rule against golden cases (see: switchyard rules)
   switchyard --version                        print the version
 `
 
@@ -35,6 +38,9 @@ const usage = `usage:
 func Run(version string, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "validate" {
 		return validate(version, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "rules" {
+		return rulesCommand(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("switchyard", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -125,6 +131,9 @@ func serve(version, cfgPath, listen string, log *slog.Logger) error {
 		return err
 	}
 	h.rt = rt
+	for _, r := range cfg.Rules {
+		m.RuleReloads.WithLabelValues(r.Name, "ok").Inc()
+	}
 	h.srv = server.New(server.NewState(cfg, rt.pipeline), server.Options{
 		Metrics: m, Gatherer: reg, Logger: log, Version: version,
 		Ready:  h.ready,
@@ -151,6 +160,7 @@ func serve(version, cfgPath, listen string, log *slog.Logger) error {
 		}
 	}()
 
+	go h.watch(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -191,7 +201,14 @@ func (h *host) reload(ctx context.Context) error {
 	cfg.Listen = h.rt.cfg.Listen // the listener cannot move
 	rt, _, err := build(ctx, cfg, h.m, h.log, h.version, h.rt)
 	if err != nil {
+		var le *rules.LoadError
+		if errors.As(err, &le) {
+			h.m.RuleReloads.WithLabelValues(le.Rule, "refused").Inc()
+		}
 		return err
+	}
+	for _, r := range cfg.Rules {
+		h.m.RuleReloads.WithLabelValues(r.Name, "ok").Inc()
 	}
 	old := h.rt
 	h.rt = rt

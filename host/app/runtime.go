@@ -105,12 +105,16 @@ func build(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.
 	}
 	var evaluator pipeline.RuleEvaluator
 	if len(specs) > 0 {
-		chain, err := rules.Load(ctx, specs, rules.Options{CacheDir: cacheDir(), Logger: log, Observer: m})
+		opts := rules.Options{CacheDir: cacheDir(), Logger: log, Observer: m}
+		chain, err := rules.Load(ctx, specs, opts)
 		if err != nil {
 			return rt, reused, fmt.Errorf("config %s: %w", cfg.Path, err)
 		}
 		rt.chain = chain
 		evaluator = chain
+		if err := checkGolden(ctx, cfg, specs, opts); err != nil {
+			return rt, reused, fmt.Errorf("config %s: %w", cfg.Path, err)
+		}
 	}
 	dispatchers := make(map[string]pipeline.Dispatcher, len(rt.sups))
 	for name, s := range rt.sups {
@@ -124,6 +128,29 @@ func build(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.
 		m.PluginUpChanged(name, s.Up())
 	}
 	return rt, reused, nil
+}
+
+// checkGolden runs the golden cases that rule entries name; a module that fails one is
+// refused like one that does not compile.
+func checkGolden(ctx context.Context, cfg *config.File, specs []rules.Spec, opts rules.Options) error {
+	opts.Observer = nil // golden runs are not traffic
+	for i, r := range cfg.Rules {
+		if r.Golden == "" {
+			continue
+		}
+		cases, err := rules.ReadGolden(r.Golden)
+		if err != nil {
+			return &rules.LoadError{Rule: r.Name, Path: r.Module, Err: fmt.Errorf("golden: %w", err)}
+		}
+		res, err := rules.RunGolden(ctx, specs[i], cases, opts)
+		if err == nil {
+			err = rules.GoldenFailures(res)
+		}
+		if err != nil {
+			return &rules.LoadError{Rule: r.Name, Path: r.Module, Err: err}
+		}
+	}
+	return nil
 }
 
 // labels lists the metric label values the configuration implies.

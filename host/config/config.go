@@ -102,6 +102,8 @@ type Rule struct {
 	Pool     int            `yaml:"pool"`     // instances, default 4
 	// Headers lists the request headers the rule may see.
 	Headers []string `yaml:"headers"`
+	// Golden is a golden case file or folder the module must pass before it is swapped in.
+	Golden string `yaml:"golden"`
 }
 
 // ConfigJSON returns the rule's config as JSON.

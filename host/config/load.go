@@ -374,6 +374,12 @@ func (f *File) resolve(dir string) error {
 		if _, err := os.Stat(r.Module); err != nil {
 			errs = append(errs, fmt.Errorf("rules[%d] (%s): module %s: %w (run `make build`?)", i, r.Name, r.Module, unwrapPathError(err)))
 		}
+		if r.Golden != "" {
+			r.Golden = abs(r.Golden)
+			if _, err := os.Stat(r.Golden); err != nil {
+				errs = append(errs, fmt.Errorf("rules[%d] (%s): golden %s: %w", i, r.Name, r.Golden, unwrapPathError(err)))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -55,6 +55,7 @@ type Metrics struct {
 	Retries           *prometheus.CounterVec
 	RuleShadowAgree   *prometheus.CounterVec
 	ValidationFailure *prometheus.CounterVec
+	RuleReloads       *prometheus.CounterVec
 
 	known atomic.Pointer[knownLabels]
 }
@@ -103,10 +104,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Shadow rule decisions by whether they agreed with the active chain."}, []string{"rule", "agreed"}),
 		ValidationFailure: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "validation_failures_total",
 			Help: "Answers refused by validation, by validator and provider."}, []string{"validator", "provider"}),
+		RuleReloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rule_reloads_total",
+			Help: "Rule (re)loads by result: ok, or refused (the previous version kept serving)."}, []string{"rule", "result"}),
 	}
 	reg.MustRegister(m.Requests, m.RequestDuration, m.ActiveRequests, m.Overhead,
 		m.RuleEvaluations, m.RuleDuration, m.ProviderRequests, m.ProviderDuration,
-		m.PluginUp, m.PluginRestarts, m.Fallbacks, m.Retries, m.RuleShadowAgree, m.ValidationFailure)
+		m.PluginUp, m.PluginRestarts, m.Fallbacks, m.Retries, m.RuleShadowAgree, m.ValidationFailure, m.RuleReloads)
 	return m
 }
 
@@ -160,6 +163,8 @@ func (m *Metrics) Prime(l Labels) {
 			m.RuleEvaluations.WithLabelValues(r, o)
 		}
 		m.RuleDuration.WithLabelValues(r)
+		m.RuleReloads.WithLabelValues(r, "ok")
+		m.RuleReloads.WithLabelValues(r, "refused")
 	}
 	for _, r := range l.ShadowRules {
 		m.RuleShadowAgree.WithLabelValues(r, "true")

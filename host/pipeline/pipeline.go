@@ -92,6 +92,9 @@ func New(o Options) *Pipeline {
 	return p
 }
 
+// RuleHeaders lists the request headers any rule asked to see.
+func (p *Pipeline) RuleHeaders() []string { return p.ruleHeaders }
+
 // Catalogue returns the catalogue the pipeline serves.
 func (p *Pipeline) Catalogue() *Catalogue { return p.cat }
 
@@ -117,6 +120,8 @@ type Plan struct {
 	Params *rules.Params
 	Tags   []string
 	Trace  []rules.RuleTrace
+	// Input is what the rules saw (nil without rules).
+	Input *rules.Input
 	// RuleTime is the time spent evaluating rules.
 	RuleTime time.Duration
 }
@@ -149,7 +154,8 @@ func (p *Pipeline) Plan(ctx context.Context, call *Call) (*Plan, *wire.Error) {
 	plan := &Plan{Rule: "default"}
 	if p.rules != nil {
 		start := time.Now()
-		res := p.rules.Evaluate(ctx, p.ruleInput(call, candidates))
+		plan.Input = p.ruleInput(call, candidates)
+		res := p.rules.Evaluate(ctx, plan.Input)
 		plan.RuleTime = time.Since(start)
 		plan.Trace = res.Trace
 		for rule, agreed := range res.ShadowAgreement {

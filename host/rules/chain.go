@@ -90,7 +90,7 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Chain, error) {
 		r, err := c.loadRule(ctx, s, seen)
 		if err != nil {
 			_ = c.Close(ctx)
-			return nil, fmt.Errorf("rules/%s: %s: %w", s.Name, s.Path, err)
+			return nil, &LoadError{Rule: s.Name, Path: s.Path, Err: err}
 		}
 		c.all = append(c.all, r)
 		if r.spec.Mode == ModeShadow {

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 	"github.com/switchyard-llm/switchyard/host/config"
 	"github.com/switchyard-llm/switchyard/host/metrics"
 	"github.com/switchyard-llm/switchyard/host/pipeline"
+	"github.com/switchyard-llm/switchyard/host/rules"
 	"github.com/switchyard-llm/switchyard/host/wire"
 )
 
@@ -442,6 +444,10 @@ func (s *Server) dryRun(c *gin.Context) {
 			Outcome: t.Outcome, Output: out, Error: t.Error, DurationUS: t.Duration.Microseconds()})
 	}
 	resp["trace"] = trace
+	if plan.Input != nil {
+		// The input exactly as rules saw it: save it with an "expect" as a golden case.
+		resp["input"] = json.RawMessage(rules.EncodeInput(plan.Input, st.Pipeline.RuleHeaders()))
+	}
 	if werr != nil {
 		resp["error"] = gin.H{"status": werr.Status, "code": werr.Code, "type": werr.Type, "message": werr.Message}
 	}

@@ -1,0 +1,130 @@
+package rules
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// The ABI's JSON Schemas (api/rules) are the rule author's reference; these tests hold the
+// engine to them, so the documentation cannot drift from what rules actually receive and
+// what the engine actually accepts.
+
+func loadSchema(t *testing.T, name string) *jsonschema.Schema {
+	t.Helper()
+	path, err := filepath.Abs(filepath.Join("..", "..", "api", "rules", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jsonschema.NewCompiler().Compile(path)
+	if err != nil {
+		t.Fatalf("schema %s: %v", name, err)
+	}
+	return s
+}
+
+func validJSON(t *testing.T, s *jsonschema.Schema, b []byte) error {
+	t.Helper()
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("not JSON: %s", b)
+	}
+	return s.Validate(v)
+}
+
+func TestInputMatchesSchema(t *testing.T) {
+	s := loadSchema(t, "input.schema.json")
+	for _, tc := range []struct {
+		name  string
+		in    Input
+		allow []string
+	}{
+		{name: "empty", in: Input{Request: RequestView{Priority: 5, Endpoint: "chat.completions"}}},
+		{name: "full", in: Input{NowUnixMS: 1764000000000, RandomSeed: 1<<53 - 1, Previous: json.RawMessage(`{"targets":[]}`),
+			Request: RequestView{ID: "req_1", Endpoint: "chat.completions", Model: "auto", Stream: true, Priority: 10,
+				PromptTokensEstimate: 523, MaxTokens: 1024, Messages: 4, Chars: 2100, HasTools: true, HasImages: true, JSONMode: true,
+				Key: "team-a", User: "u\"1\n\u2028", Tags: []string{"batch", "é"},
+				Metadata: map[string]json.RawMessage{"tier": json.RawMessage(`"free"`), "n": json.RawMessage(`3`), "bad": json.RawMessage(`{`)},
+				Headers:  map[string]string{"x-tenant": "acme", "x-hidden": "secret"}},
+			Candidates: []Candidate{{Provider: "openai", Model: "gpt-4o-mini", ContextWindow: 128000, USDPerMTokIn: 0.15, USDPerMTokOut: 0.6,
+				Capabilities: []string{"tools"}, Healthy: true, Circuit: "half_open", P50MS: 420.5, P95MS: 1300, ErrorRate: 0.01, Inflight: 3},
+				{Provider: "mock", Model: "m", Circuit: "open"}}},
+			allow: []string{"x-tenant"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := appendInput(nil, &tc.in, tc.allow)
+			if err := validJSON(t, s, b); err != nil {
+				t.Errorf("encoded input does not match api/rules/input.schema.json: %v\n%s", err, b)
+			}
+			if bytes.Contains(b, []byte("secret")) {
+				t.Errorf("a header the rule did not ask for reached it: %s", b)
+			}
+		})
+	}
+}
+
+func TestOutputSchemaAgreesWithEngine(t *testing.T) {
+	s := loadSchema(t, "output.schema.json")
+	in := &Input{Request: RequestView{MaxTokens: 1000}, Candidates: []Candidate{{Provider: "p", Model: "m"}}}
+	for _, tc := range []struct {
+		name string
+		out  string
+		ok   bool
+	}{
+		{"targets", `{"targets":[{"provider":"p","model":"m"}],"reason":"r","tags":["a"]}`, true},
+		{"params", `{"targets":[{"provider":"p","model":"m"}],"params":{"max_tokens":10,"temperature":0.5,"top_p":1,"stop":["x"],"reasoning_effort":"low"}}`, true},
+		{"reject", `{"reject":{"status":429,"message":"over budget"}}`, true},
+		{"no opinion", `{}`, true},
+		{"empty targets", `{"targets":[]}`, true},
+		{"error report", `{"error":"cannot read input"}`, true},
+		{"unknown field", `{"target":[{"provider":"p","model":"m"}]}`, false},
+		{"unknown param", `{"targets":[{"provider":"p","model":"m"}],"params":{"model":"x"}}`, false},
+		{"bad status", `{"reject":{"status":500}}`, false},
+		{"targets and reject", `{"targets":[{"provider":"p","model":"m"}],"reject":{"status":429}}`, false},
+		{"zero max_tokens", `{"targets":[{"provider":"p","model":"m"}],"params":{"max_tokens":0}}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			schemaErr := validJSON(t, s, []byte(tc.out))
+			_, engineErr := parseOutput([]byte(tc.out), in)
+			if tc.name == "error report" {
+				// Schema-valid, but the engine counts it as the rule's failure.
+				engineErr = nil
+			}
+			if (schemaErr == nil) != tc.ok || (engineErr == nil) != tc.ok {
+				t.Errorf("want ok=%v; schema: %v; engine: %v", tc.ok, schemaErr, engineErr)
+			}
+		})
+	}
+}
+
+func TestGoldenCasesMatchSchemas(t *testing.T) {
+	inSchema := loadSchema(t, "input.schema.json")
+	files, _ := filepath.Glob(filepath.Join("..", "..", "rules-wasm", "*", "testdata", "golden", "*.json"))
+	if len(files) == 0 {
+		t.Fatal("no golden cases found")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c struct {
+			Input json.RawMessage `json:"input"`
+		}
+		if err := json.Unmarshal(b, &c); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		// Golden inputs are re-encoded by the engine, as in production.
+		var in Input
+		if err := json.Unmarshal(c.Input, &in); err != nil {
+			t.Fatalf("%s: input: %v", f, err)
+		}
+		if err := validJSON(t, inSchema, appendInput(nil, &in, nil)); err != nil {
+			t.Errorf("%s: input does not match the schema: %v", f, err)
+		}
+	}
+}
