@@ -2,9 +2,9 @@ package e2e
 
 import (
 	"bufio"
-	"encoding/json"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
