@@ -15,12 +15,14 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/switchyard-llm/switchyard/host/circuit"
 	"github.com/switchyard-llm/switchyard/host/config"
 	"github.com/switchyard-llm/switchyard/host/metrics"
 	"github.com/switchyard-llm/switchyard/host/rules"
@@ -89,7 +91,7 @@ func validate(version string, args []string, stdout, stderr io.Writer) error {
 	m := metrics.New(prometheus.NewRegistry())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rt, _, err := build(ctx, cfg, m, log, version, nil)
+	rt, _, err := build(ctx, cfg, m, log, version, nil, circuit.NewSet(nil))
 	if err != nil {
 		return err
 	}
@@ -107,8 +109,12 @@ type host struct {
 	m       *metrics.Metrics
 	srv     *server.Server
 
-	mu sync.Mutex // serializes reloads
-	rt *runtime
+	mu       sync.Mutex // serializes reloads
+	rt       *runtime
+	breakers *circuit.Set
+
+	// draining is set when shutdown starts: /readyz answers 503 from then on.
+	draining atomic.Bool
 }
 
 func serve(version, cfgPath, listen string, log *slog.Logger) error {
@@ -123,10 +129,11 @@ func serve(version, cfgPath, listen string, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 	h := &host{version: version, path: cfgPath, log: log, m: m}
+	h.breakers = newBreakers(m, log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rt, _, err := build(ctx, cfg, m, log, version, nil)
+	rt, _, err := build(ctx, cfg, m, log, version, nil, h.breakers)
 	if err != nil {
 		return err
 	}
@@ -145,7 +152,15 @@ func serve(version, cfgPath, listen string, log *slog.Logger) error {
 		h.rt.close(nil)
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	hs := &http.Server{Handler: h.srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	// Requests' contexts derive from base; at the end of the shutdown grace period it is
+	// cancelled with server.ErrShuttingDown, which the server turns into a visible error.
+	base, endRequests := context.WithCancelCause(context.Background())
+	defer endRequests(nil)
+	// ReadTimeout bounds reading the request; the chat handler lifts it once the body is
+	// read, so it never cuts a long answer.
+	hs := &http.Server{Handler: h.srv.Handler(), ReadHeaderTimeout: min(10*time.Second, cfg.Limits.ReadTimeout.D()),
+		ReadTimeout: cfg.Limits.ReadTimeout.D(), IdleTimeout: 120 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base }}
 	log.Info("switchyard serving", "version", version, "addr", ln.Addr().String(), "config", cfg.Path,
 		"providers", len(rt.sups), "rules", len(cfg.Rules))
 
@@ -169,12 +184,13 @@ func serve(version, cfgPath, listen string, log *slog.Logger) error {
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: draining requests")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		log.Warn("drain incomplete", "err", err)
-	}
+	stop() // a second SIGINT or SIGTERM stops the process at once
+	h.draining.Store(true)
+	h.mu.Lock()
+	grace := h.rt.cfg.Limits.ShutdownGrace.D()
+	h.mu.Unlock()
+	log.Info("shutting down: refusing new connections, draining requests", "grace", grace)
+	h.drain(hs, grace, endRequests)
 	h.mu.Lock()
 	h.rt.close(nil)
 	h.mu.Unlock()
@@ -182,7 +198,29 @@ func serve(version, cfgPath, listen string, log *slog.Logger) error {
 	return nil
 }
 
+// drain stops accepting and waits up to grace for the requests in flight; then it ends
+// those still running (streams get the in-band shutting_down error) and waits briefly for
+// their handlers to write it.
+func (h *host) drain(hs *http.Server, grace time.Duration, end context.CancelCauseFunc) {
+	gctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if hs.Shutdown(gctx) == nil {
+		return
+	}
+	h.log.Warn("shutdown grace period over: ending the requests still running", "grace", grace)
+	end(server.ErrShuttingDown)
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer fcancel()
+	if err := hs.Shutdown(fctx); err != nil {
+		h.log.Warn("requests did not end: closing their connections", "err", err)
+		_ = hs.Close()
+	}
+}
+
 func (h *host) ready() error {
+	if h.draining.Load() {
+		return errors.New("shutting down")
+	}
 	h.mu.Lock()
 	rt := h.rt
 	h.mu.Unlock()
@@ -194,12 +232,15 @@ func (h *host) ready() error {
 func (h *host) reload(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.draining.Load() {
+		return errors.New("shutting down: reload refused")
+	}
 	cfg, err := config.Load(h.path)
 	if err != nil {
 		return err
 	}
 	cfg.Listen = h.rt.cfg.Listen // the listener cannot move
-	rt, _, err := build(ctx, cfg, h.m, h.log, h.version, h.rt)
+	rt, _, err := build(ctx, cfg, h.m, h.log, h.version, h.rt, h.breakers)
 	if err != nil {
 		var le *rules.LoadError
 		if errors.As(err, &le) {

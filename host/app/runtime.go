@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/switchyard-llm/switchyard/host/circuit"
 	"github.com/switchyard-llm/switchyard/host/config"
 	"github.com/switchyard-llm/switchyard/host/metrics"
 	"github.com/switchyard-llm/switchyard/host/pipeline"
@@ -40,7 +42,7 @@ var _ pipeline.RuleEvaluator = (*rules.Chain)(nil)
 
 // build starts what cfg needs. Supervisors of prev whose spec did not change are reused
 // (reused reports which); on error everything started here is stopped again.
-func build(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.Logger, version string, prev *runtime) (rt *runtime, reused map[string]bool, err error) {
+func build(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.Logger, version string, prev *runtime, breakers *circuit.Set) (rt *runtime, reused map[string]bool, err error) {
 	rt = &runtime{cfg: cfg, sups: map[string]*providers.Supervisor{}}
 	reused = map[string]bool{}
 	defer func() {
@@ -121,8 +123,10 @@ func build(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.
 		dispatchers[name] = s
 	}
 	cat := pipeline.NewCatalogue(cfg)
+	breakers.Configure(circuit.Config{FailureThreshold: cfg.Circuit.FailureThreshold,
+		CoolDown: cfg.Circuit.CoolDown.D(), HalfOpenProbes: cfg.Circuit.HalfOpenProbes})
 	rt.pipeline = pipeline.New(pipeline.Options{Config: cfg, Catalogue: cat, Dispatchers: dispatchers,
-		Rules: evaluator, RuleHeaders: headers, Metrics: m, Logger: log})
+		Rules: evaluator, RuleHeaders: headers, Metrics: m, Logger: log, Breakers: breakers})
 	m.Prime(labels(cfg, cat))
 	for name, s := range rt.sups {
 		m.PluginUpChanged(name, s.Up())
@@ -151,6 +155,20 @@ func checkGolden(ctx context.Context, cfg *config.File, specs []rules.Spec, opts
 		}
 	}
 	return nil
+}
+
+// newBreakers returns the process's circuit breakers, reporting state changes in
+// switchyard_circuit_open and the log. Breakers are keyed by pipeline.BreakerKey.
+func newBreakers(m *metrics.Metrics, log *slog.Logger) *circuit.Set {
+	return circuit.NewSet(func(key string, st circuit.State) {
+		p, model, _ := strings.Cut(key, "/")
+		v := 1.0
+		if st == circuit.Closed {
+			v = 0
+		}
+		m.CircuitOpen.WithLabelValues(p, model).Set(v)
+		log.Warn("circuit "+st.String(), "provider", p, "model", model)
+	})
 }
 
 // labels lists the metric label values the configuration implies.

@@ -29,6 +29,7 @@ type File struct {
 	Limits     Limits     `yaml:"limits"`
 	Keys       []Key      `yaml:"keys"`
 	Plugins    Plugins    `yaml:"plugins"`
+	Circuit    Circuit    `yaml:"circuit"`
 
 	// Path is the absolute path of the file this was loaded from.
 	Path string `yaml:"-"`
@@ -133,6 +134,16 @@ type Timeouts struct {
 	StreamIdle Duration `yaml:"stream_idle"` // longest gap between stream chunks, default 30s
 }
 
+// Circuit tunes the breaker kept per catalogue model.
+type Circuit struct {
+	// FailureThreshold is the number of failures in a row that opens a model's circuit.
+	FailureThreshold int `yaml:"failure_threshold"` // default 5
+	// CoolDown is how long an open circuit is skipped before a probe goes through.
+	CoolDown Duration `yaml:"cool_down"` // default 30s
+	// HalfOpenProbes is how many requests may probe a half-open circuit at once.
+	HalfOpenProbes int `yaml:"half_open_probes"` // default 1
+}
+
 // Validation configures the checks on an answer.
 type Validation struct {
 	// NonEmpty refuses an empty answer without tool calls (default true).
@@ -141,12 +152,26 @@ type Validation struct {
 	TrimWhitespace bool `yaml:"trim_whitespace"`
 	// MaxChars cuts a whole answer longer than this (0 = no limit).
 	MaxChars int `yaml:"max_chars"`
+	// StreamHoldback is how many characters of a stream are held back and checked before
+	// the first byte goes to the client (0: commit on the first content).
+	StreamHoldback int `yaml:"stream_holdback"`
 }
 
 // Limits bound what the router accepts.
 type Limits struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"` // default 8 MiB
 	MaxInflight  int   `yaml:"max_inflight"`   // default 1024
+	// MaxQueue is how many chat requests may wait for a slot when all max_inflight are
+	// taken (default max_inflight; 0 sheds as soon as every slot is taken).
+	MaxQueue *int `yaml:"max_queue"`
+	// QueueTimeout is the longest a request waits in the queue before it is shed (default 2s).
+	QueueTimeout Duration `yaml:"queue_timeout"`
+	// ReadTimeout bounds reading a request, headers and body (default 30s); it does not
+	// bound the response, so long streams are not cut.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// ShutdownGrace is how long requests and streams in flight may run after SIGTERM or
+	// SIGINT before they are ended (default 30s).
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
 }
 
 // Key is a client key. Requests must carry one of them when any is configured.

@@ -203,6 +203,13 @@ func (f *File) applyDefaults() {
 	def(&f.Plugins.StartTimeout, 10*time.Second)
 	def(&f.Plugins.HealthInterval, 5*time.Second)
 	def(&f.Plugins.HealthTimeout, 2*time.Second)
+	if f.Circuit.FailureThreshold == 0 {
+		f.Circuit.FailureThreshold = 5
+	}
+	def(&f.Circuit.CoolDown, 30*time.Second)
+	if f.Circuit.HalfOpenProbes == 0 {
+		f.Circuit.HalfOpenProbes = 1
+	}
 	if f.Validation.NonEmpty == nil {
 		t := true
 		f.Validation.NonEmpty = &t
@@ -213,6 +220,13 @@ func (f *File) applyDefaults() {
 	if f.Limits.MaxInflight == 0 {
 		f.Limits.MaxInflight = 1024
 	}
+	if f.Limits.MaxQueue == nil {
+		q := f.Limits.MaxInflight
+		f.Limits.MaxQueue = &q
+	}
+	def(&f.Limits.QueueTimeout, 2*time.Second)
+	def(&f.Limits.ReadTimeout, 30*time.Second)
+	def(&f.Limits.ShutdownGrace, 30*time.Second)
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
@@ -318,8 +332,14 @@ func (f *File) check() error {
 	if f.Limits.MaxInflight < 1 {
 		bad("limits: max_inflight %d: want at least 1", f.Limits.MaxInflight)
 	}
-	if f.Validation.MaxChars < 0 {
-		bad("validation: max_chars must not be negative")
+	if f.Limits.MaxQueue != nil && *f.Limits.MaxQueue < 0 {
+		bad("limits: max_queue %d: must not be negative", *f.Limits.MaxQueue)
+	}
+	if f.Validation.MaxChars < 0 || f.Validation.StreamHoldback < 0 {
+		bad("validation: max_chars and stream_holdback must not be negative")
+	}
+	if f.Circuit.FailureThreshold < 1 || f.Circuit.HalfOpenProbes < 1 {
+		bad("circuit: failure_threshold and half_open_probes must be at least 1")
 	}
 	keyNames := map[string]bool{}
 	keySecrets := map[string]bool{}

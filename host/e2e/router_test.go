@@ -130,7 +130,8 @@ func TestOpenAIClient(t *testing.T) {
 
 // TestFallback makes the first target's plugin fail and checks that the second answers.
 func TestFallback(t *testing.T) {
-	r := startRouter(t, baseConfig(t, ""))
+	// Each case fails mock on purpose: keep its circuit closed so every case reaches it.
+	r := startRouter(t, baseConfig(t, "circuit: {failure_threshold: 100}\n"))
 	c := r.client()
 	for _, tc := range []struct {
 		name         string

@@ -30,11 +30,15 @@ var ProviderOutcomes = []string{
 	"plugin_down", "invalid_answer",
 }
 
-// FallbackReasons are why the pipeline left a target: a provider outcome other than ok.
-var FallbackReasons = ProviderOutcomes[1:]
+// FallbackReasons are why the pipeline left a target: a provider outcome other than ok, or
+// an open circuit.
+var FallbackReasons = append(append([]string{}, ProviderOutcomes[1:]...), "circuit_open")
+
+// Validators are the built-in answer checks (rules' sy_validate verdicts use the rule name).
+var Validators = []string{"non_empty", "json", "tool_arguments", "content_filter"}
 
 // RequestStatuses are the HTTP statuses the router answers with.
-var RequestStatuses = []int{200, 400, 401, 403, 404, 413, 429, 499, 500, 502, 503, 504}
+var RequestStatuses = []int{200, 400, 401, 403, 404, 408, 413, 429, 499, 500, 502, 503, 504}
 
 // Metrics holds every collector. Its methods are safe for concurrent use.
 type Metrics struct {
@@ -56,6 +60,13 @@ type Metrics struct {
 	RuleShadowAgree   *prometheus.CounterVec
 	ValidationFailure *prometheus.CounterVec
 	RuleReloads       *prometheus.CounterVec
+	CircuitOpen       *prometheus.GaugeVec
+
+	// AdmissionQueue is the number of chat requests waiting for a slot.
+	AdmissionQueue prometheus.Gauge
+	// AdmissionShedTotal counts requests shed by admission, by priority (1..10).
+	AdmissionShedTotal *prometheus.CounterVec
+	shedByPriority     [11]prometheus.Counter
 
 	known atomic.Pointer[knownLabels]
 }
@@ -104,13 +115,35 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Shadow rule decisions by whether they agreed with the active chain."}, []string{"rule", "agreed"}),
 		ValidationFailure: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "validation_failures_total",
 			Help: "Answers refused by validation, by validator and provider."}, []string{"validator", "provider"}),
+		CircuitOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "circuit_open",
+			Help: "1 while a model's circuit is open or probing (half-open), 0 when closed."}, []string{"provider", "model"}),
 		RuleReloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rule_reloads_total",
 			Help: "Rule (re)loads by result: ok, or refused (the previous version kept serving)."}, []string{"rule", "result"}),
 	}
 	reg.MustRegister(m.Requests, m.RequestDuration, m.ActiveRequests, m.Overhead,
 		m.RuleEvaluations, m.RuleDuration, m.ProviderRequests, m.ProviderDuration,
-		m.PluginUp, m.PluginRestarts, m.Fallbacks, m.Retries, m.RuleShadowAgree, m.ValidationFailure, m.RuleReloads)
+		m.PluginUp, m.PluginRestarts, m.Fallbacks, m.Retries, m.RuleShadowAgree, m.ValidationFailure, m.RuleReloads, m.CircuitOpen)
+	m.AdmissionQueue = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "admission_queue_depth",
+		Help: "Chat requests waiting for a slot (limits.max_inflight) in the admission queue."})
+	m.AdmissionShedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "admission_shed_total",
+		Help: "Chat requests shed by admission (429 shed), by priority."}, []string{"priority"})
+	for p := 1; p <= 10; p++ {
+		m.shedByPriority[p] = m.AdmissionShedTotal.WithLabelValues(strconv.Itoa(p))
+	}
+	reg.MustRegister(m.AdmissionQueue, m.AdmissionShedTotal)
 	return m
+}
+
+// AdmissionQueueDepth records the admission queue's length (admission.Observer).
+func (m *Metrics) AdmissionQueueDepth(n int) { m.AdmissionQueue.Set(float64(n)) }
+
+// AdmissionShed counts a request shed by admission (admission.Observer). priority is 1..10;
+// anything else is counted under 1.
+func (m *Metrics) AdmissionShed(priority int) {
+	if priority < 1 || priority > 10 {
+		priority = 1
+	}
+	m.shedByPriority[priority].Inc()
 }
 
 // Labels is what the configuration names: the series Prime creates.
@@ -151,7 +184,10 @@ func (m *Metrics) Prime(l Labels) {
 		for _, r := range []string{"rate_limited", "upstream_unavailable", "upstream_timeout"} {
 			m.Retries.WithLabelValues(pm[0], r)
 		}
-		m.ValidationFailure.WithLabelValues("non_empty", pm[0])
+		for _, v := range Validators {
+			m.ValidationFailure.WithLabelValues(v, pm[0])
+		}
+		m.CircuitOpen.WithLabelValues(pm[0], pm[1])
 	}
 	for _, p := range l.Plugins {
 		m.PluginUp.WithLabelValues(p)

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchyard-llm/switchyard/host/circuit"
 	"github.com/switchyard-llm/switchyard/host/config"
 	"github.com/switchyard-llm/switchyard/host/metrics"
 	"github.com/switchyard-llm/switchyard/host/rules"
@@ -50,8 +51,10 @@ type Options struct {
 	Rules RuleEvaluator
 	// RuleHeaders are the request headers any rule asked to see (lowercase).
 	RuleHeaders []string
-	Metrics     *metrics.Metrics
-	Logger      *slog.Logger
+	// Breakers are the circuit breakers by catalogue model; they outlive the Pipeline.
+	Breakers *circuit.Set
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
 }
 
 // Pipeline serves requests for one loaded configuration. It is immutable and safe for
@@ -67,6 +70,7 @@ type Pipeline struct {
 	m           *metrics.Metrics
 	log         *slog.Logger
 	stats       map[string]*targetStats
+	breakers    map[string]*circuit.Breaker
 	// native lists the providers whose plugin forwards the client's body as is.
 	native map[string]bool
 }
@@ -80,9 +84,16 @@ type Describer interface {
 func New(o Options) *Pipeline {
 	p := &Pipeline{cat: o.Catalogue, dispatchers: o.Dispatchers, rules: o.Rules, ruleHeaders: o.RuleHeaders,
 		retry: o.Config.Retry, timeouts: o.Config.Timeouts, validation: o.Config.Validation,
-		m: o.Metrics, log: o.Logger, stats: map[string]*targetStats{}, native: map[string]bool{}}
+		m: o.Metrics, log: o.Logger, stats: map[string]*targetStats{}, native: map[string]bool{},
+		breakers: map[string]*circuit.Breaker{}}
+	if o.Breakers == nil {
+		o.Breakers = circuit.NewSet(nil)
+		o.Breakers.Configure(circuit.Config{FailureThreshold: o.Config.Circuit.FailureThreshold,
+			CoolDown: o.Config.Circuit.CoolDown.D(), HalfOpenProbes: o.Config.Circuit.HalfOpenProbes})
+	}
 	for _, t := range o.Catalogue.Targets() {
 		p.stats[t.Name] = &targetStats{}
+		p.breakers[t.Name] = o.Breakers.Get(BreakerKey(t))
 	}
 	for name, d := range o.Dispatchers {
 		if in, ok := d.(Describer); ok && in.Info().OpenAINative {
@@ -90,6 +101,14 @@ func New(o Options) *Pipeline {
 		}
 	}
 	return p
+}
+
+// Circuit reports a target's circuit state: closed, half_open or open.
+func (p *Pipeline) Circuit(t *Target) string {
+	if b := p.breakers[t.Name]; b != nil {
+		return b.State(time.Now()).String()
+	}
+	return "closed"
 }
 
 // RuleHeaders lists the request headers any rule asked to see.
@@ -229,7 +248,7 @@ func (p *Pipeline) ruleInput(call *Call, candidates []*Target) *rules.Input {
 		in.Candidates[i] = rules.Candidate{
 			Provider: t.Provider, Model: t.Name, ContextWindow: t.ContextWindow,
 			USDPerMTokIn: t.USDPerMTokIn, USDPerMTokOut: t.USDPerMTokOut, Capabilities: t.Capabilities,
-			Healthy: p.up(t.Provider), Circuit: "closed",
+			Healthy: p.up(t.Provider), Circuit: p.breakers[t.Name].State(now).String(),
 			P50MS: ms(st.P50), P95MS: ms(st.P95), ErrorRate: math.Round(st.ErrorRate*1e4) / 1e4,
 			Inflight: int(p.stats[t.Name].inflight.Load()),
 		}
@@ -278,8 +297,21 @@ func (p *Pipeline) Stream(ctx context.Context, call *Call, sink StreamSink) (*Ou
 	return out, p.run(ctx, call, out, sink)
 }
 
-// errAnswerRefused marks an answer that came back and was refused by validation.
-var errAnswerRefused = errors.New("answer refused by validation")
+// refusedError is an answer that came back and was refused by a validator.
+type refusedError struct {
+	validator string
+	reason    string
+}
+
+func (e *refusedError) Error() string { return "answer refused by " + e.validator + ": " + e.reason }
+
+// fallbackReason is the reason label of a move away from a target after a refusal.
+func (e *refusedError) fallbackReason() string {
+	if e.validator == "content_filter" {
+		return string(provider.KindContentFiltered)
+	}
+	return "invalid_answer"
+}
 
 // run tries the plan's targets in order, retrying one target on transient failures.
 func (p *Pipeline) run(ctx context.Context, call *Call, out *Outcome, sink StreamSink) *wire.Error {
@@ -289,6 +321,7 @@ func (p *Pipeline) run(ctx context.Context, call *Call, out *Outcome, sink Strea
 		kinds        = map[provider.Kind]int{}
 		retryAfter   time.Duration
 		tried        int
+		circuitWait  time.Duration // shortest wait for an open circuit to let a probe through
 	)
 	for ti, t := range out.Plan.Targets {
 		if ti > 0 {
@@ -301,11 +334,22 @@ func (p *Pipeline) run(ctx context.Context, call *Call, out *Outcome, sink Strea
 			lastErr = errors.New("provider plugin is down")
 			continue
 		}
-		tried++
+		br := p.breakers[t.Name]
 		req := p.prepare(call, t, out.Plan.Params)
 		for attempt := 1; ; attempt++ {
+			if ok, wait := br.Allow(time.Now()); !ok {
+				if circuitWait == 0 || wait < circuitWait {
+					circuitWait = wait
+				}
+				p.leave(t, "circuit_open", ti, len(out.Plan.Targets))
+				break
+			}
+			if attempt == 1 {
+				tried++
+			}
 			out.Attempts++
 			err := p.attempt(ctx, call, t, d, req, out, sink)
+			br.Done(breakerOutcome(err, ctx), time.Now())
 			if err == nil {
 				return nil
 			}
@@ -317,8 +361,9 @@ func (p *Pipeline) run(ctx context.Context, call *Call, out *Outcome, sink Strea
 				return p.inBand(err, t, out)
 			}
 			var pe *provider.Error
-			if errors.Is(err, errAnswerRefused) {
-				p.leave(t, "invalid_answer", ti, len(out.Plan.Targets))
+			var re *refusedError
+			if errors.As(err, &re) {
+				p.leave(t, re.fallbackReason(), ti, len(out.Plan.Targets))
 				break
 			}
 			if !errors.As(err, &pe) {
@@ -352,7 +397,43 @@ func (p *Pipeline) run(ctx context.Context, call *Call, out *Outcome, sink Strea
 			break
 		}
 	}
+	if tried == 0 && circuitWait > 0 {
+		e := wire.NewError(http.StatusServiceUnavailable, wire.CodeNoRoute, "no target can serve now: every target's circuit is open after repeated failures")
+		e.RetryAfter = max(circuitWait, time.Second)
+		e.Provider, e.Attempts, e.Fallbacks = lastProvider, out.Attempts, out.Fallbacks
+		return e
+	}
 	return p.exhausted(out, lastErr, lastProvider, kinds, tried, retryAfter)
+}
+
+// BreakerKey names a target's breaker: "provider/model" (provider names hold no '/').
+func BreakerKey(t *Target) string { return t.Provider + "/" + t.Name }
+
+// breakerOutcome says what an attempt tells about the target's health. Failures that are
+// the request's own (invalid, too long, filtered, a refused answer) or the client's leaving
+// say nothing.
+func breakerOutcome(err error, ctx context.Context) circuit.Outcome {
+	if err == nil {
+		return circuit.Success
+	}
+	if ctx.Err() != nil {
+		return circuit.Neutral
+	}
+	var pe *provider.Error
+	if !errors.As(err, &pe) {
+		var re *refusedError
+		if errors.As(err, &re) {
+			return circuit.Neutral
+		}
+		return circuit.Failure // the plugin itself failed
+	}
+	switch pe.Kind {
+	case provider.KindUpstreamUnavailable, provider.KindUpstreamTimeout, provider.KindRateLimited,
+		provider.KindAuthentication, provider.KindPermissionDenied, provider.KindQuotaExhausted,
+		provider.KindNotFound, provider.KindInternal:
+		return circuit.Failure
+	}
+	return circuit.Neutral
 }
 
 func retryable(k provider.Kind) bool {
@@ -471,21 +552,23 @@ func (p *Pipeline) attempt(ctx context.Context, call *Call, t *Target, d Dispatc
 	if sink == nil {
 		resp, err = d.Complete(actx, req)
 		if err == nil {
-			err = p.validate(resp)
+			err = p.validate(req, resp)
 			usage = resp.Usage
 		}
 	} else {
-		ss := newStreamSender(sink, out, t, p.timeouts.StreamIdle.D(), cancel)
+		ss := newStreamSender(sink, out, t, p.timeouts.StreamIdle.D(), cancel, p.validation.StreamHoldback,
+			func(a *answer, complete bool) error { return p.check(req, a, complete) })
 		usage, err = d.Stream(actx, req, ss)
 		ss.stop()
 		if !ss.first.IsZero() {
 			p.m.ProviderTTFT.WithLabelValues(t.Provider, t.Name).Observe(ss.first.Sub(start).Seconds())
 		}
-		if err == nil && !ss.committed {
-			// The stream ended without content or tool calls.
-			if *p.validation.NonEmpty {
-				err = errAnswerRefused
-			} else {
+		switch {
+		case ss.refused != nil:
+			err = ss.refused
+		case err == nil && !ss.committed:
+			// The stream ended within the hold-back: judge it whole, then let it out.
+			if err = p.check(req, &ss.ans, true); err == nil {
 				err = ss.commit()
 			}
 		}
@@ -503,11 +586,12 @@ func (p *Pipeline) attempt(ctx context.Context, call *Call, t *Target, d Dispatc
 		}
 	}
 	outcome := "ok"
+	var re *refusedError
 	switch {
 	case err == nil:
-	case errors.Is(err, errAnswerRefused):
+	case errors.As(err, &re):
 		outcome = "invalid_answer"
-		p.m.ValidationFailure.WithLabelValues("non_empty", t.Provider).Inc()
+		p.m.ValidationFailure.WithLabelValues(re.validator, t.Provider).Inc()
 	default:
 		var pe *provider.Error
 		if errors.As(err, &pe) {
@@ -534,23 +618,55 @@ func (p *Pipeline) attempt(ctx context.Context, call *Call, t *Target, d Dispatc
 	return nil
 }
 
-// validate applies the built-in checks to a whole answer, and the original guide's
-// trimming and length options.
-func (p *Pipeline) validate(r *provider.Response) error {
+// validate applies the original guide's trimming and length options to a whole answer,
+// then the built-in checks.
+func (p *Pipeline) validate(req *provider.Request, r *provider.Response) error {
 	if len(r.Choices) == 0 {
-		return errAnswerRefused
+		return &refusedError{"non_empty", "the answer has no choices"}
 	}
 	for i := range r.Choices {
-		m := &r.Choices[i].Message
+		c := &r.Choices[i]
 		if p.validation.TrimWhitespace {
-			m.Content = strings.TrimSpace(m.Content)
+			c.Message.Content = strings.TrimSpace(c.Message.Content)
 		}
-		if n := p.validation.MaxChars; n > 0 && len(m.Content) > n {
-			m.Content = truncateUTF8(m.Content, n)
-			r.Choices[i].FinishReason = "length"
+		if n := p.validation.MaxChars; n > 0 && len(c.Message.Content) > n {
+			c.Message.Content = truncateUTF8(c.Message.Content, n)
+			c.FinishReason = "length"
 		}
-		if *p.validation.NonEmpty && strings.TrimSpace(m.Content) == "" && len(m.ToolCalls) == 0 && m.Refusal == "" {
-			return errAnswerRefused
+		a := answer{content: c.Message.Content, refusal: c.Message.Refusal, calls: c.Message.ToolCalls, finish: c.FinishReason}
+		if err := p.check(req, &a, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// answer is what validators judge: a whole answer, or the start of a stream.
+type answer struct {
+	content, refusal, finish string
+	calls                    []provider.ToolCall
+}
+
+// check runs the built-in validators. complete says the answer is whole; the start of a
+// stream is only judged for what its start can show.
+func (p *Pipeline) check(req *provider.Request, a *answer, complete bool) error {
+	if a.finish == "content_filter" {
+		return &refusedError{"content_filter", "the upstream filtered the answer"}
+	}
+	if !complete {
+		return nil
+	}
+	if *p.validation.NonEmpty && strings.TrimSpace(a.content) == "" && len(a.calls) == 0 && a.refusal == "" {
+		return &refusedError{"non_empty", "the answer is empty"}
+	}
+	for _, c := range a.calls {
+		if c.Arguments != "" && !json.Valid([]byte(c.Arguments)) {
+			return &refusedError{"tool_arguments", "tool call " + c.Name + " has arguments that are not JSON"}
+		}
+	}
+	if rf := req.ResponseFormat; rf != nil && (rf.Type == "json_object" || rf.Type == "json_schema") && len(a.calls) == 0 && a.refusal == "" {
+		if !json.Valid([]byte(strings.TrimSpace(a.content))) {
+			return &refusedError{"json", "response_format asks for JSON and the answer is not JSON"}
 		}
 	}
 	return nil
@@ -607,8 +723,8 @@ func (p *Pipeline) exhausted(out *Outcome, lastErr error, lastProvider string, k
 		var pe *provider.Error
 		if errors.As(lastErr, &pe) && pe.Message != "" {
 			msg += "; last: " + string(pe.Kind) + ": " + pe.Message
-		} else if errors.Is(lastErr, errAnswerRefused) {
-			msg += "; last: the answer was empty"
+		} else if re := (*refusedError)(nil); errors.As(lastErr, &re) {
+			msg += "; last: " + re.Error()
 		} else if lastErr != nil {
 			msg += "; last: the provider plugin failed"
 		}

@@ -445,3 +445,133 @@ func TestCatalogue(t *testing.T) {
 		t.Error("a disabled provider's model resolves")
 	}
 }
+
+func TestCircuitBreaker(t *testing.T) {
+	e := newEnv(t, nil, "circuit: {failure_threshold: 2, cool_down: 200ms}\n")
+	fail := func(n int) []step {
+		var s []step
+		for i := 0; i < n; i++ {
+			s = append(s, step{err: pe(provider.KindUpstreamUnavailable)})
+		}
+		return s
+	}
+	e.a.steps = fail(2)
+	// Two failures in a row (the first call and its retry) open a's circuit; b answers.
+	out, werr := e.p.Complete(context.Background(), call(t, simple))
+	if werr != nil || out.Target.Provider != "b" || out.Attempts != 3 {
+		t.Fatalf("got %v, attempts %d", werr, out.Attempts)
+	}
+	if got := e.p.Circuit(e.p.cat.models["a-small"]); got != "open" {
+		t.Fatalf("circuit %s, want open", got)
+	}
+	// The retry that would have come next found the circuit open: that is why a was left.
+	if v := testutil.ToFloat64(e.m.Fallbacks.WithLabelValues("a", "circuit_open")); v != 1 {
+		t.Fatalf("fallbacks{a,circuit_open} = %v, want 1", v)
+	}
+	out, werr = e.p.Complete(context.Background(), call(t, simple))
+	if werr != nil || out.Target.Provider != "b" || e.a.callCount() != 2 || out.Attempts != 1 {
+		t.Fatalf("an open circuit was called: %v calls=%d attempts=%d", werr, e.a.callCount(), out.Attempts)
+	}
+	if v := testutil.ToFloat64(e.m.Fallbacks.WithLabelValues("a", "circuit_open")); v != 2 {
+		t.Errorf("fallbacks{a,circuit_open} = %v, want 2", v)
+	}
+	// The rule input shows it.
+	in := e.p.ruleInput(call(t, simple), e.p.cat.all)
+	if in.Candidates[0].Circuit != "open" || in.Candidates[1].Circuit != "closed" {
+		t.Errorf("rule input circuits %s %s", in.Candidates[0].Circuit, in.Candidates[1].Circuit)
+	}
+	// Every target open: 503 no_route with Retry-After, at once.
+	e.b.steps = fail(2)
+	_, _ = e.p.Complete(context.Background(), call(t, `{"model":"b-small","messages":[{"role":"user","content":"x"}]}`))
+	start := time.Now()
+	_, werr = e.p.Complete(context.Background(), call(t, simple))
+	if werr == nil || werr.Status != 503 || werr.Code != "no_route" || werr.RetryAfter <= 0 || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("every circuit open: got %v after %s, want 503 no_route with Retry-After at once", werr, time.Since(start))
+	}
+	// After the cool-down a probe goes through and closes the circuit.
+	time.Sleep(250 * time.Millisecond)
+	if got := e.p.Circuit(e.p.cat.models["a-small"]); got != "half_open" {
+		t.Fatalf("circuit after cool-down %s, want half_open", got)
+	}
+	out, werr = e.p.Complete(context.Background(), call(t, simple))
+	if werr != nil || out.Target.Provider != "a" {
+		t.Fatalf("probe: %v", werr)
+	}
+	if got := e.p.Circuit(e.p.cat.models["a-small"]); got != "closed" {
+		t.Fatalf("circuit after a good probe %s, want closed", got)
+	}
+}
+
+func TestCircuitIgnoresRequestFaults(t *testing.T) {
+	e := newEnv(t, nil, "circuit: {failure_threshold: 2}\n")
+	for i := 0; i < 4; i++ {
+		e.a.steps = []step{{err: pe(provider.KindContextLengthExceeded)}}
+		_, _ = e.p.Complete(context.Background(), call(t, simple))
+	}
+	if got := e.p.Circuit(e.p.cat.models["a-small"]); got != "closed" {
+		t.Fatalf("a request's own fault opened the circuit: %s", got)
+	}
+}
+
+func TestValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		body      string
+		answer    provider.Message
+		finish    string
+		validator string // "" = accepted
+	}{
+		{"text", simple, provider.Message{Content: "hello"}, "stop", ""},
+		{"empty", simple, provider.Message{Content: " \n"}, "stop", "non_empty"},
+		{"tool call without content", simple, provider.Message{ToolCalls: []provider.ToolCall{{ID: "1", Name: "f", Arguments: `{"a":1}`}}}, "tool_calls", ""},
+		{"tool call arguments not JSON", simple, provider.Message{ToolCalls: []provider.ToolCall{{ID: "1", Name: "f", Arguments: `{"a":`}}}, "tool_calls", "tool_arguments"},
+		{"json asked and given", `{"model":"r","response_format":{"type":"json_object"},"messages":[{"role":"user","content":"x"}]}`, provider.Message{Content: ` {"ok":true} `}, "stop", ""},
+		{"json asked, prose given", `{"model":"r","response_format":{"type":"json_object"},"messages":[{"role":"user","content":"x"}]}`, provider.Message{Content: "Sure! {"}, "stop", "json"},
+		{"content filter", simple, provider.Message{Content: "partial"}, "content_filter", "content_filter"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil, "")
+			e.p.dispatchers["a"] = &fixedProvider{msg: tc.answer, finish: tc.finish}
+			e.b.steps = []step{{content: "{}"}} // acceptable to every validator
+			out, werr := e.p.Complete(context.Background(), call(t, tc.body))
+			if werr != nil {
+				t.Fatal(werr)
+			}
+			want := "a"
+			if tc.validator != "" {
+				want = "b"
+				if v := testutil.ToFloat64(e.m.ValidationFailure.WithLabelValues(tc.validator, "a")); v != 1 {
+					t.Errorf("validation_failures{%s,a} = %v, want 1", tc.validator, v)
+				}
+			}
+			if out.Target.Provider != want {
+				t.Errorf("answered by %s, want %s", out.Target.Provider, want)
+			}
+		})
+	}
+}
+
+type fixedProvider struct {
+	fakeProvider
+	msg    provider.Message
+	finish string
+}
+
+func (f *fixedProvider) Complete(context.Context, *provider.Request) (*provider.Response, error) {
+	return &provider.Response{Choices: []provider.Choice{{Message: f.msg, FinishReason: f.finish}}}, nil
+}
+
+func TestStreamHoldback(t *testing.T) {
+	e := newEnv(t, nil, "validation: {stream_holdback: 1000}\n")
+	// a streams a short answer that is not the JSON asked for: held back whole, refused, b answers.
+	e.a.steps = []step{{chunks: []string{"Sure", "!"}}}
+	e.b.steps = []step{{chunks: []string{`{"ok"`, `:true}`}}}
+	s := &sink{}
+	out, werr := e.p.Stream(context.Background(), call(t, `{"model":"r","stream":true,"response_format":{"type":"json_object"},"messages":[{"role":"user","content":"x"}]}`), s)
+	if werr != nil {
+		t.Fatal(werr)
+	}
+	if out.Target.Provider != "b" || strings.Join(s.chunks, "") != `{"ok":true}` || s.began != 1 {
+		t.Errorf("client saw %q from %s (Begin %d times)", strings.Join(s.chunks, ""), out.Target.Provider, s.began)
+	}
+}

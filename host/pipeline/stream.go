@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +15,13 @@ import (
 // or a refusal commits the stream to this target. It also cuts a stream that stays
 // silent for longer than idle.
 type streamSender struct {
-	sink      StreamSink
+	sink StreamSink
+	// holdback is how many characters are held back before committing; check judges them.
+	holdback int
+	check    func(a *answer, complete bool) error
+	// ans accumulates what was held back; refused is set when check refused it.
+	ans       answer
+	refused   error
 	out       *Outcome
 	target    *Target
 	held      []*provider.Chunk
@@ -26,8 +33,9 @@ type streamSender struct {
 	first time.Time
 }
 
-func newStreamSender(sink StreamSink, out *Outcome, t *Target, idle time.Duration, cancel context.CancelFunc) *streamSender {
-	s := &streamSender{sink: sink, out: out, target: t, idleAfter: idle}
+func newStreamSender(sink StreamSink, out *Outcome, t *Target, idle time.Duration, cancel context.CancelFunc,
+	holdback int, check func(a *answer, complete bool) error) *streamSender {
+	s := &streamSender{sink: sink, out: out, target: t, idleAfter: idle, holdback: holdback, check: check}
 	if idle > 0 {
 		s.timer = time.AfterFunc(idle, func() {
 			s.idle.Store(true)
@@ -45,16 +53,44 @@ func (s *streamSender) Send(c *provider.Chunk) error {
 	if s.timer != nil {
 		s.timer.Reset(s.idleAfter)
 	}
-	if !s.committed {
-		if !carries(c) {
-			s.held = append(s.held, c)
-			return nil
+	if s.committed {
+		return s.sink.Chunk(c)
+	}
+	s.held = append(s.held, c)
+	s.accumulate(c)
+	if !carries(c) || len(s.ans.content)+len(s.ans.refusal) < s.holdback {
+		return nil
+	}
+	if err := s.check(&s.ans, false); err != nil {
+		s.refused = err
+		return err
+	}
+	return s.commit()
+}
+
+// accumulate adds a held chunk's first choice to what validators will judge.
+func (s *streamSender) accumulate(c *provider.Chunk) {
+	for _, d := range c.Choices {
+		if d.Index != 0 {
+			continue
 		}
-		if err := s.commit(); err != nil {
-			return err
+		s.ans.content += d.Content
+		s.ans.refusal += d.Refusal
+		if d.FinishReason != "" {
+			s.ans.finish = d.FinishReason
+		}
+		for _, tc := range d.ToolCalls {
+			i := slices.IndexFunc(s.ans.calls, func(x provider.ToolCall) bool { return x.Index == tc.Index })
+			if i < 0 {
+				s.ans.calls = append(s.ans.calls, tc)
+				continue
+			}
+			s.ans.calls[i].Arguments += tc.Arguments
+			if tc.Name != "" {
+				s.ans.calls[i].Name = tc.Name
+			}
 		}
 	}
-	return s.sink.Chunk(c)
 }
 
 // commit starts the client's stream and sends what was held back.

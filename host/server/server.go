@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchyard-llm/switchyard/host/admission"
 	"github.com/switchyard-llm/switchyard/host/config"
 	"github.com/switchyard-llm/switchyard/host/metrics"
 	"github.com/switchyard-llm/switchyard/host/pipeline"
@@ -45,6 +47,18 @@ const (
 	HeaderPriority  = "x-switchyard-priority"
 	HeaderTags      = "x-switchyard-tags"
 	HeaderTimeout   = "x-switchyard-timeout-ms"
+)
+
+// ErrShuttingDown is the cause with which the host cancels the contexts of requests still
+// running when the shutdown grace period ends (context.WithCancelCause on the http.Server's
+// BaseContext). The server answers them with 503 shutting_down, in-band for a stream that
+// has started.
+var ErrShuttingDown = errors.New("server: shutting down")
+
+// Error codes of the HTTP layer beyond wire's.
+const (
+	codeShuttingDown   = "shutting_down"
+	codeRequestTimeout = "request_timeout"
 )
 
 // State is what one loaded configuration serves. It is immutable; a reload swaps it whole.
@@ -98,6 +112,8 @@ type Server struct {
 	m      *metrics.Metrics
 	log    *slog.Logger
 	engine *gin.Engine
+	// adm admits chat completions; it outlives reloads, which only change its limits.
+	adm *admission.Controller
 }
 
 // New builds the server and its routes.
@@ -105,6 +121,7 @@ func New(st *State, o Options) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{o: o, m: o.Metrics, log: o.Logger, engine: gin.New()}
 	s.state.Store(st)
+	s.adm = admission.New(admissionLimits(st.Config), o.Metrics)
 	e := s.engine
 	e.HandleMethodNotAllowed = false
 	e.Use(s.recover)
@@ -126,7 +143,53 @@ func New(st *State, o Options) *Server {
 func (s *Server) Handler() http.Handler { return s.engine }
 
 // SetState swaps in the state of a newly loaded configuration.
-func (s *Server) SetState(st *State) { s.state.Store(st) }
+func (s *Server) SetState(st *State) {
+	s.state.Store(st)
+	s.adm.SetLimits(admissionLimits(st.Config))
+}
+
+func admissionLimits(cfg *config.File) admission.Limits {
+	l := admission.Limits{MaxInflight: cfg.Limits.MaxInflight, MaxQueue: cfg.Limits.MaxInflight,
+		QueueTimeout: cfg.Limits.QueueTimeout.D()}
+	if cfg.Limits.MaxQueue != nil {
+		l.MaxQueue = *cfg.Limits.MaxQueue
+	}
+	return l
+}
+
+// admit waits for an admission slot; on nil the caller must call s.adm.Release.
+func (s *Server) admit(ctx context.Context, st *State, priority int) *wire.Error {
+	err := s.adm.Acquire(ctx, priority)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, admission.ErrShed) {
+		e := wire.NewError(http.StatusTooManyRequests, wire.CodeShed, "the router is at capacity: %s (priority %d); retry later", strings.TrimPrefix(err.Error(), "admission: shed: "), priority)
+		e.RetryAfter = max(time.Second, st.Config.Limits.QueueTimeout.D())
+		return e
+	}
+	return ended(ctx, wire.NewError(499, "client_closed_request", "the client went away"))
+}
+
+// ended replaces the error of a request whose context ended with what the client should
+// see: 503 shutting_down when the host ended it at the end of the shutdown grace period,
+// 504 deadline_exceeded when its deadline passed.
+func ended(ctx context.Context, werr *wire.Error) *wire.Error {
+	switch {
+	case ctx.Err() == nil:
+		return werr
+	case errors.Is(context.Cause(ctx), ErrShuttingDown):
+		e := wire.NewError(http.StatusServiceUnavailable, codeShuttingDown, "the router is shutting down and ended this request; retry it")
+		e.RetryAfter = time.Second
+		if werr != nil {
+			e.Provider, e.Attempts, e.Fallbacks = werr.Provider, werr.Attempts, werr.Fallbacks
+		}
+		return e
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && (werr == nil || werr.Status == 499):
+		return wire.NewError(http.StatusGatewayTimeout, wire.CodeDeadlineExceeded, "the request's deadline passed before an answer came back")
+	}
+	return werr
+}
 
 // State returns the state being served.
 func (s *Server) State() *State { return s.state.Load() }
@@ -275,6 +338,11 @@ func (s *Server) parse(c *gin.Context, st *State, start time.Time) (*parsed, *wi
 		if errors.As(err, &mbe) {
 			return nil, wire.NewError(http.StatusRequestEntityTooLarge, wire.CodeRequestTooLarge, "the body is larger than %d bytes", limit)
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			e := wire.NewError(http.StatusRequestTimeout, codeRequestTimeout, "the body did not arrive within %s (limits.read_timeout)", st.Config.Limits.ReadTimeout.D())
+			e.Type = "invalid_request_error"
+			return nil, e
+		}
 		return nil, wire.BadRequest("", "could not read the body")
 	}
 	chat, err := wire.DecodeChat(body)
@@ -338,8 +406,17 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		return
 	}
 	model = s.m.Model(p.call.Chat.Model)
+	// The request is read: lift the server's read deadline (limits.read_timeout), which
+	// would otherwise end the request's context while a long answer is still being written.
+	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Time{})
 	ctx, cancel := context.WithDeadline(c.Request.Context(), p.call.Deadline)
 	defer cancel()
+	if werr := s.admit(ctx, st, p.call.Priority); werr != nil {
+		status = werr.Status
+		s.writeError(c, werr)
+		return
+	}
+	defer s.adm.Release() // a stream holds its slot until it ends
 	if p.call.Chat.Stream {
 		status = s.stream(ctx, c, p, start)
 		return
@@ -350,6 +427,7 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	s.m.Overhead.Observe(overhead.Seconds())
 	c.Header(HeaderOverhead, formatMS(overhead))
 	if werr != nil {
+		werr = ended(ctx, werr)
 		status = werr.Status
 		s.writeError(c, werr)
 		return
@@ -410,6 +488,7 @@ func (s *Server) dryRun(c *gin.Context) {
 		Provider string `json:"provider"`
 		Model    string `json:"model"`
 		Upstream string `json:"upstream_model"`
+		Circuit  string `json:"circuit"`
 	}
 	type step struct {
 		Rule        string `json:"rule"`
@@ -425,7 +504,7 @@ func (s *Server) dryRun(c *gin.Context) {
 		"reason": plan.Reason, "rule_time_us": plan.RuleTime.Microseconds()}
 	targets := make([]target, 0, len(plan.Targets))
 	for _, t := range plan.Targets {
-		targets = append(targets, target{Provider: t.Provider, Model: t.Name, Upstream: t.Upstream})
+		targets = append(targets, target{Provider: t.Provider, Model: t.Name, Upstream: t.Upstream, Circuit: st.Pipeline.Circuit(t)})
 	}
 	resp["targets"] = targets
 	if plan.Params != nil {

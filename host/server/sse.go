@@ -82,6 +82,9 @@ type summary struct {
 func (s *Server) stream(ctx context.Context, c *gin.Context, p *parsed, start time.Time) int {
 	sink := &sseSink{s: s, c: c, created: start.Unix()}
 	out, werr := p.state.Pipeline.Stream(ctx, p.call, sink)
+	if werr != nil {
+		werr = ended(ctx, werr)
+	}
 	overhead := time.Since(start) - out.Upstream
 	s.m.Overhead.Observe(overhead.Seconds())
 	if !sink.started {

@@ -36,6 +36,8 @@ func answer(req *provider.Request, p plan) reply {
 	switch {
 	case p.fail == failEmpty:
 		r.text = ""
+	case p.fail == failNotJSON:
+		r.text = "Sure! Here is the JSON you asked for: {\"ok\": tru"
 	case wantsToolCall(req, p.s, last):
 		r.toolCalls = []provider.ToolCall{toolCall(req, last)}
 		r.finish = "tool_calls"
@@ -45,7 +47,7 @@ func answer(req *provider.Request, p plan) reply {
 	default:
 		r.text = baseText(req, p, last)
 	}
-	if req.MaxTokens > 0 && r.toolCalls == nil && !wantsJSON(req) && tokens(r.text) > req.MaxTokens {
+	if req.MaxTokens > 0 && r.toolCalls == nil && !wantsJSON(req) && p.fail != failNotJSON && tokens(r.text) > req.MaxTokens {
 		r.text = cutTokens(r.text, req.MaxTokens)
 		r.finish = "length"
 	}

@@ -18,6 +18,7 @@ const (
 	failEmpty     = "empty"
 	failMidStream = "mid_stream"
 	failStall     = "stall"
+	failNotJSON   = "not_json"
 )
 
 // metaPrefix starts every per-request knob in the request's metadata.
@@ -93,7 +94,7 @@ func (s Settings) validate() error {
 
 func validFail(f string) bool {
 	switch f {
-	case "", failCrash, failHang, failEmpty, failMidStream, failStall:
+	case "", failCrash, failHang, failEmpty, failMidStream, failStall, failNotJSON:
 		return true
 	}
 	return provider.Kind(f).Valid()
