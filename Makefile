@@ -17,7 +17,7 @@ BUF_VERSION := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 
-.PHONY: all build host plugins go-rules rules toolchains run test bench fuzz gen check vet clean
+.PHONY: all build host plugins go-rules rules toolchains run test bench fuzz soak gen check vet clean
 
 all: build
 
@@ -70,6 +70,11 @@ test: build rules
 ## bench: rule evaluation, the plugin round trip and a whole request through the router
 bench: build rules
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./host/rules/ ./host/e2e/
+
+## soak: mixed traffic with injected faults for SOAK_DURATION (default 3m); not part of make test
+SOAK_DURATION ?= 3m
+soak: build
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -count=1 -run '^TestSoak$$' -timeout 30m -v ./host/e2e/
 
 ## fuzz: run each fuzz target for a short while
 FUZZTIME ?= 20s

@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestClientDisconnectCancelsUpstream streams from a fake OpenAI upstream through the real
+// OpenAI-compatible plugin; when the client goes away after the first chunk, the upstream
+// request is cancelled: the plugin's work stops instead of running to the end.
+func TestClientDisconnectCancelsUpstream(t *testing.T) {
+	cancelled := make(chan time.Duration, 1)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/chat/completions" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		start := time.Now()
+		for i := 0; i < 600; i++ { // a minute of words, unless cancelled
+			fmt.Fprintf(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w%d \"},\"finish_reason\":null}]}\n\n", i)
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				cancelled <- time.Since(start)
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}))
+	defer upstream.Close()
+
+	plugin := built(t, "plugins/switchyard-provider-openai")
+	r := startRouter(t, fmt.Sprintf(`
+providers:
+  - name: up
+    plugin: %s
+    settings: {base_url: %s/v1}
+    secrets: {api_key: sk-test-not-real}
+models:
+  - {name: up-model, provider: up, model: up, context_window: 8192}
+`, plugin, upstream.URL))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.base+"/v1/chat/completions",
+		strings.NewReader(`{"model":"up-model","stream":true,"messages":[{"role":"user","content":"talk"}]}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data: {") {
+			break // the first chunk arrived: now leave
+		}
+	}
+	left := time.Now()
+	cancel()
+	resp.Body.Close()
+	select {
+	case <-cancelled:
+		if d := time.Since(left); d > 2*time.Second {
+			t.Errorf("the upstream was cancelled %s after the client left", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream request was not cancelled after the client went away")
+	}
+	waitFor(t, "the cancellation counted", 5*time.Second, func() bool {
+		v, _ := r.metric(`switchyard_provider_requests_total{model="up-model",outcome="cancelled",provider="up"}`)
+		return v == 1
+	})
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/switchyard-llm/switchyard/sdk/rule"
+)
+
+// tier is one entry of the config's tiers.
+type tier struct {
+	minPriority     int64
+	models          []string // "model" or "provider/model", in order
+	maxTokens       int64    // 0: unchanged
+	temperature     *float64
+	topP            *float64
+	reasoningEffort string
+	tag             string // "tier:<name>"
+	reason          string
+}
+
+// config is the rule's configuration; see README.md.
+type config struct {
+	tiers           []tier // min_priority strictly decreasing
+	skipUnavailable bool
+	rejectBelow     bool
+	belowMessage    string
+}
+
+var cfg config
+
+func parseConfig(data []byte) (config, error) {
+	v, err := rule.ParseConfig(data)
+	if err != nil {
+		return config{}, errors.New("priority-tiers: config: " + err.Error())
+	}
+	if v.Kind() != rule.Object {
+		return config{}, errors.New("priority-tiers: config must be an object")
+	}
+	if err := checkKeys(v, "", "tiers", "skip_unavailable", "reject_below"); err != nil {
+		return config{}, err
+	}
+	c := config{skipUnavailable: true}
+	ts := v.Get("tiers")
+	if ts.Kind() != rule.Array || ts.Len() == 0 || ts.Len() > 10 {
+		return config{}, errors.New(`priority-tiers: "tiers" must be an array of 1 to 10 tiers`)
+	}
+	for i := range ts.Len() {
+		t, err := parseTier(ts.Index(i), i)
+		if err != nil {
+			return config{}, err
+		}
+		if i > 0 && t.minPriority >= c.tiers[i-1].minPriority {
+			return config{}, errors.New("priority-tiers: tiers[" + strconv.Itoa(i) + "]: min_priority " +
+				strconv.FormatInt(t.minPriority, 10) + " is not below the previous tier's " +
+				strconv.FormatInt(c.tiers[i-1].minPriority, 10) + ", so it would never apply (list tiers from the highest min_priority down)")
+		}
+		c.tiers = append(c.tiers, t)
+	}
+	if c.skipUnavailable, err = boolKey(v, "skip_unavailable", true); err != nil {
+		return config{}, err
+	}
+	if c.rejectBelow, err = boolKey(v, "reject_below", false); err != nil {
+		return config{}, err
+	}
+	lowest := c.tiers[len(c.tiers)-1].minPriority
+	c.belowMessage = "requests below priority " + strconv.FormatInt(lowest, 10) + " are not served"
+	return c, nil
+}
+
+func parseTier(v rule.Value, i int) (tier, error) {
+	where := "tiers[" + strconv.Itoa(i) + "]"
+	fail := func(msg string) (tier, error) { return tier{}, errors.New("priority-tiers: " + where + ": " + msg) }
+	if v.Kind() != rule.Object {
+		return fail("must be an object")
+	}
+	if err := checkKeys(v, where+".", "name", "min_priority", "models", "max_tokens", "temperature", "top_p", "reasoning_effort"); err != nil {
+		return tier{}, err
+	}
+	var t tier
+	mp := v.Get("min_priority")
+	t.minPriority = mp.Int(0)
+	if mp.Kind() != rule.Number || float64(t.minPriority) != mp.Float(0) || t.minPriority < 1 || t.minPriority > 10 {
+		return fail(`"min_priority" is required, an integer from 1 to 10`)
+	}
+	ms := v.Get("models")
+	t.models = ms.Strings(nil)
+	if ms.Kind() != rule.Array || len(t.models) == 0 || len(t.models) != ms.Len() {
+		return fail(`"models" is required, a non-empty array of model names (or "provider/model")`)
+	}
+	for _, m := range t.models {
+		if m == "" {
+			return fail(`"models": empty model name`)
+		}
+	}
+	name := "p" + strconv.FormatInt(t.minPriority, 10) + "+"
+	if x := v.Get("name"); x.Kind() != rule.Missing {
+		if name = x.String(""); name == "" {
+			return fail(`"name" must be a non-empty string`)
+		}
+	}
+	t.tag = "tier:" + name
+	t.reason = "tier " + name + ": priority >= " + strconv.FormatInt(t.minPriority, 10)
+	if x := v.Get("max_tokens"); x.Kind() != rule.Missing {
+		t.maxTokens = x.Int(0)
+		if x.Kind() != rule.Number || float64(t.maxTokens) != x.Float(0) || t.maxTokens < 1 {
+			return fail(`"max_tokens" must be a positive integer`)
+		}
+		t.reason += ", max_tokens <= " + strconv.FormatInt(t.maxTokens, 10)
+	}
+	var err error
+	if t.temperature, err = floatKey(v, "temperature", 0, 2); err != nil {
+		return fail(err.Error())
+	}
+	if t.topP, err = floatKey(v, "top_p", 0, 1); err != nil {
+		return fail(err.Error())
+	}
+	if x := v.Get("reasoning_effort"); x.Kind() != rule.Missing {
+		switch t.reasoningEffort = x.String(""); t.reasoningEffort {
+		case "minimal", "low", "medium", "high":
+		default:
+			return fail(`"reasoning_effort" must be "minimal", "low", "medium" or "high"`)
+		}
+	}
+	return t, nil
+}
+
+func initRule(data []byte) error {
+	c, err := parseConfig(data)
+	if err != nil {
+		return err
+	}
+	cfg = c
+	return nil
+}
+
+var added []bool // per candidate: already a target; reused
+
+func route(in *rule.Input, d *rule.Decision) {
+	r := &in.Request
+	var t *tier
+	for i := range cfg.tiers {
+		if cfg.tiers[i].minPriority <= r.Priority {
+			t = &cfg.tiers[i]
+			break
+		}
+	}
+	if t == nil {
+		if cfg.rejectBelow {
+			d.RejectWith(429, cfg.belowMessage)
+		}
+		return
+	}
+	cs := in.Candidates
+	if cap(added) < len(cs) {
+		added = make([]bool, len(cs))
+	}
+	added = added[:len(cs)]
+	clear(added)
+	for _, ref := range t.models {
+		for j := range cs {
+			c := &cs[j]
+			if !added[j] && matches(ref, c) && (!cfg.skipUnavailable || c.Healthy && c.Circuit != "open") {
+				added[j] = true
+				d.Add(c.Provider, c.Model)
+			}
+		}
+	}
+	if len(d.Targets) == 0 {
+		return // none of the tier's models can serve: no opinion
+	}
+	if t.maxTokens > 0 && (r.MaxTokens == 0 || r.MaxTokens > t.maxTokens) {
+		d.Params.MaxTokens = t.maxTokens // lowered, never raised
+	}
+	d.Params.Temperature = t.temperature
+	d.Params.TopP = t.topP
+	d.Params.ReasoningEffort = t.reasoningEffort
+	d.Reason = t.reason
+	d.Tags = append(d.Tags, t.tag)
+}
+
+// matches reports whether ref ("model" or "provider/model") names c.
+func matches(ref string, c *rule.Candidate) bool {
+	if ref == c.Model {
+		return true
+	}
+	p := len(c.Provider)
+	return len(ref) == p+1+len(c.Model) && ref[p] == '/' && ref[:p] == c.Provider && ref[p+1:] == c.Model
+}
+
+func checkKeys(v rule.Value, where string, known ...string) error {
+	keys := v.Keys()
+	for i, k := range keys {
+		if slices.Contains(keys[:i], k) {
+			return errors.New("priority-tiers: config key " + strconv.Quote(where+k) + " is repeated")
+		}
+		ok := false
+		for _, n := range known {
+			if k == n {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return errors.New("priority-tiers: unknown config key " + strconv.Quote(where+k))
+		}
+	}
+	return nil
+}
+
+func boolKey(v rule.Value, key string, def bool) (bool, error) {
+	x := v.Get(key)
+	switch x.Kind() {
+	case rule.Missing:
+		return def, nil
+	case rule.Bool:
+		return x.Bool(def), nil
+	}
+	return def, errors.New("priority-tiers: " + strconv.Quote(key) + " must be true or false")
+}
+
+// floatKey reads an optional number in [lo, hi]; nil when absent.
+func floatKey(v rule.Value, key string, lo, hi float64) (*float64, error) {
+	x := v.Get(key)
+	if x.Kind() == rule.Missing {
+		return nil, nil
+	}
+	f := x.Float(math.NaN())
+	if x.Kind() != rule.Number || !(f >= lo && f <= hi) {
+		return nil, errors.New(strconv.Quote(key) + " must be a number from " +
+			strconv.FormatFloat(lo, 'g', -1, 64) + " to " + strconv.FormatFloat(hi, 'g', -1, 64))
+	}
+	return &f, nil
+}

@@ -1,0 +1,17 @@
+// Command weighted is a Switchyard rule that splits traffic between models
+// by weight, for A/B tests and canaries. Build it with
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o bin/rules/weighted.wasm ./rules-wasm/weighted
+//
+// The ABI exports come from sdk/rule when built for wasip1; on other platforms the package
+// still builds (main does nothing), so go build, go vet and go test cover its logic.
+package main
+
+import "github.com/switchyard-llm/switchyard/sdk/rule"
+
+func init() {
+	rule.Init(initRule)
+	rule.Route(route)
+}
+
+func main() {}
