@@ -196,3 +196,38 @@ func TestRulesTestCommand(t *testing.T) {
 		t.Errorf("a failing case did not fail the command: %v\n%s", err, out)
 	}
 }
+
+// TestRecordAndReplay records a live decision from the dry run as a golden case and
+// replays it with `switchyard rules test`: every decision can be explained and replayed.
+func TestRecordAndReplay(t *testing.T) {
+	tiered := built(t, "rules/tiered.wasm")
+	r := startRouter(t, baseConfig(t, fmt.Sprintf("rules:\n  - {name: tiered, module: %s, headers: [x-tenant]}\n", tiered)))
+	status, _, body := r.post("/v1/switchyard/route", `{"model":"chain","messages":[{"role":"user","content":"hi"}],"metadata":{"tier":"pro"}}`,
+		"x-switchyard-priority", "9", "x-tenant", "acme")
+	if status != 200 {
+		t.Fatalf("dry run %d: %s", status, body)
+	}
+	var d struct {
+		Input   json.RawMessage `json:"input"`
+		Targets []struct {
+			Provider string `json:"provider"`
+			Model    string `json:"model"`
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal(body, &d); err != nil || len(d.Input) == 0 || len(d.Targets) == 0 {
+		t.Fatalf("dry run without input or targets: %s", body)
+	}
+	if !strings.Contains(string(d.Input), `"x-tenant":"acme"`) || !strings.Contains(string(d.Input), `"priority":9`) {
+		t.Errorf("the recorded input lacks what the rule saw: %s", d.Input)
+	}
+	c, _ := json.Marshal(map[string]any{"name": "recorded", "headers": []string{"x-tenant"}, "input": d.Input,
+		"expect": map[string]any{"targets": d.Targets}})
+	path := filepath.Join(t.TempDir(), "recorded.json")
+	if err := os.WriteFile(path, c, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := execOut(built(t, "switchyard"), "rules", "test", "--module", tiered, "--golden", path)
+	if err != nil || !strings.Contains(out, "1 passed, 0 failed") {
+		t.Errorf("replaying the recorded decision: %v\n%s", err, out)
+	}
+}

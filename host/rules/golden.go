@@ -18,6 +18,8 @@ type GoldenCase struct {
 	Name string `json:"name"`
 	// Config, when set, replaces the rule's configured config for this case.
 	Config json.RawMessage `json:"config"`
+	// Headers, when set, are the request headers the rule may see (its config's headers:).
+	Headers []string `json:"headers"`
 	Input  json.RawMessage `json:"input"`
 	Expect GoldenExpect    `json:"expect"`
 	// File is where the case was read from.
@@ -92,13 +94,17 @@ func RunGolden(ctx context.Context, spec Spec, cases []GoldenCase, opts Options)
 		if len(gc.Config) > 0 {
 			s.Config = gc.Config
 		}
-		c, ok := chains[string(s.Config)]
+		if gc.Headers != nil {
+			s.Headers = gc.Headers
+		}
+		key := string(s.Config) + "\x00" + strings.Join(s.Headers, ",")
+		c, ok := chains[key]
 		if !ok {
 			var err error
 			if c, err = Load(ctx, []Spec{s}, opts); err != nil {
 				return nil, err
 			}
-			chains[string(s.Config)] = c
+			chains[key] = c
 		}
 		results = append(results, checkGolden(ctx, c, gc))
 	}
