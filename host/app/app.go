@@ -156,8 +156,9 @@ func serve(version, cfgPath, listen string, log *slog.Logger) error {
 	// cancelled with server.ErrShuttingDown, which the server turns into a visible error.
 	base, endRequests := context.WithCancelCause(context.Background())
 	defer endRequests(nil)
-	// ReadTimeout bounds reading the request; the chat handler lifts it once the body is
-	// read, so it never cuts a long answer.
+	// ReadTimeout bounds reading the request only: net/http lifts the read deadline once the
+	// body has been read to its end (as every handler here does), so it never cuts a long
+	// answer or stream (e2e TestReadTimeout).
 	hs := &http.Server{Handler: h.srv.Handler(), ReadHeaderTimeout: min(10*time.Second, cfg.Limits.ReadTimeout.D()),
 		ReadTimeout: cfg.Limits.ReadTimeout.D(), IdleTimeout: 120 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return base }}

@@ -460,6 +460,20 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", s, v, ok, want)
 		}
 	}
+	// Tokens and cost from the reported usage; time to first token from a stream.
+	if _, _, b := r.post("/v1/chat/completions", `{"model":"default","stream":true,"messages":[{"role":"user","content":"stream me"}]}`); !strings.Contains(string(b), "[DONE]") {
+		t.Fatalf("stream: %s", b)
+	}
+	for _, s := range []string{
+		`switchyard_provider_tokens_total{direction="completion",model="mock-small",provider="mock"}`,
+		`switchyard_provider_tokens_total{direction="prompt",model="mock-small",provider="mock"}`,
+		`switchyard_provider_cost_usd_total{model="mock-small",provider="mock"}`,
+		`switchyard_provider_time_to_first_token_seconds_count{model="mock-small",provider="mock"}`,
+	} {
+		if v, ok := r.metric(s); !ok || v <= 0 {
+			t.Errorf("%s = %v (present %v), want > 0 after traffic", s, v, ok)
+		}
+	}
 	// A model name no config holds must not become a label value.
 	r.post("/v1/chat/completions", `{"model":"made-up-model","messages":[{"role":"user","content":"x"}]}`)
 	if v, _ := r.metric(`switchyard_requests_total{model="_unknown",status="404"}`); v != 1 {

@@ -122,7 +122,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.Requests, m.RequestDuration, m.ActiveRequests, m.Overhead,
 		m.RuleEvaluations, m.RuleDuration, m.ProviderRequests, m.ProviderDuration,
-		m.PluginUp, m.PluginRestarts, m.Fallbacks, m.Retries, m.RuleShadowAgree, m.ValidationFailure, m.RuleReloads, m.CircuitOpen)
+		m.ProviderTTFT, m.ProviderTokens, m.ProviderCost, m.PluginUp, m.PluginRestarts, m.Fallbacks, m.Retries, m.RuleShadowAgree, m.ValidationFailure, m.RuleReloads, m.CircuitOpen)
 	m.AdmissionQueue = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "admission_queue_depth",
 		Help: "Chat requests waiting for a slot (limits.max_inflight) in the admission queue."})
 	m.AdmissionShedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "admission_shed_total",

@@ -406,9 +406,6 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		return
 	}
 	model = s.m.Model(p.call.Chat.Model)
-	// The request is read: lift the server's read deadline (limits.read_timeout), which
-	// would otherwise end the request's context while a long answer is still being written.
-	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Time{})
 	ctx, cancel := context.WithDeadline(c.Request.Context(), p.call.Deadline)
 	defer cancel()
 	if werr := s.admit(ctx, st, p.call.Priority); werr != nil {
