@@ -19,9 +19,9 @@ type GoldenCase struct {
 	// Config, when set, replaces the rule's configured config for this case.
 	Config json.RawMessage `json:"config"`
 	// Headers, when set, are the request headers the rule may see (its config's headers:).
-	Headers []string `json:"headers"`
-	Input  json.RawMessage `json:"input"`
-	Expect GoldenExpect    `json:"expect"`
+	Headers []string        `json:"headers"`
+	Input   json.RawMessage `json:"input"`
+	Expect  GoldenExpect    `json:"expect"`
 	// File is where the case was read from.
 	File string `json:"-"`
 }
