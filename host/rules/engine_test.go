@@ -187,7 +187,9 @@ func TestQuarantine(t *testing.T) {
 	var logs bytes.Buffer
 	rec := &recorder{}
 	c := load(t, Options{Observer: rec, Logger: slog.New(slog.NewTextHandler(&logs, nil)), QuarantineAfter: 3},
-		Spec{Name: "trap", Path: wat(t, "trap.wat"), Limits: Limits{Pool: 1}},
+		// A generous deadline: the pool of one refills in the background after each trap,
+		// and on a loaded machine that can take longer than the default 5ms.
+		Spec{Name: "trap", Path: wat(t, "trap.wat"), Limits: Limits{Pool: 1, Deadline: time.Second}},
 		Spec{Name: "decide", Path: wat(t, "decide.wat")},
 	)
 	var outcomes []string
