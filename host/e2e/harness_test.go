@@ -77,6 +77,9 @@ retry: {max_attempts: 2, backoff_base: 10ms, backoff_max: 50ms}
 %s`, mock, rules)
 }
 
+// extraArgs are added to the router's command line by startRouterArgs.
+var extraArgs []string
+
 // router is a running bin/switchyard.
 type router struct {
 	t    testing.TB
@@ -122,7 +125,7 @@ func startRouter(t testing.TB, cfg string) *router {
 	}
 	addr := freePort(t)
 	r := &router{t: t, base: "http://" + addr, log: &syncBuffer{}}
-	r.cmd = exec.Command(built(t, "switchyard"), "--config", path, "--listen", addr)
+	r.cmd = exec.Command(built(t, "switchyard"), append([]string{"--config", path, "--listen", addr}, extraArgs...)...)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	r.cmd.Env = append(os.Environ(), "SWITCHYARD_CACHE_DIR="+filepath.Join(os.TempDir(), "switchyard-test-cache"))
 	if err := r.cmd.Start(); err != nil {
