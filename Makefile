@@ -7,17 +7,29 @@ CONFIG ?= host/config/default.yaml
 TOOLS := $(CURDIR)/bin/tools
 
 # Rules are found by their sources: a Go rule is a folder of rules-wasm with a main package,
-# a WAT rule a folder holding <name>.wat, a C rule a folder holding <name>.c.
+# a WAT, C, Rust or AssemblyScript rule a folder <name> holding <name>.wat, .c, .rs or .ts.
+rules_with = $(sort $(foreach f,$(wildcard rules-wasm/*/*.$(1)),$(if $(filter $(notdir $(f)),$(lastword $(subst /, ,$(dir $(f)))).$(1)),$(lastword $(subst /, ,$(dir $(f)))))))
 GO_RULES  := $(sort $(patsubst rules-wasm/%/,%,$(dir $(shell grep -l '^package main' rules-wasm/*/*.go 2>/dev/null))))
-WAT_RULES := $(sort $(patsubst rules-wasm/%/,%,$(dir $(wildcard rules-wasm/*/*.wat))))
-C_RULES   := $(sort $(patsubst rules-wasm/%/,%,$(dir $(wildcard rules-wasm/*/*.c))))
+WAT_RULES := $(call rules_with,wat)
+C_RULES   := $(call rules_with,c)
+RS_RULES  := $(call rules_with,rs)
+AS_RULES  := $(call rules_with,ts)
+# Debian's rustc: the rustup rustc that may come first on PATH has no Wasm target.
+RUSTC ?= /usr/bin/rustc
+RUSTFLAGS_WASM := --target wasm32-unknown-unknown --crate-type cdylib --edition 2021 -C opt-level=3 -C lto \
+  -C panic=abort -C strip=symbols -C link-arg=-zstack-size=65536
+# The asc pinned in sdk/rule/assemblyscript/package-lock.json (npm ci installs it). The stub
+# runtime's start code is exported as _initialize (the router calls it): a Wasm start function
+# would keep the router from compiling its cheap deadline check into the module.
+ASC := sdk/rule/assemblyscript/node_modules/.bin/asc
+ASCFLAGS := -O3 --runtime stub --use abort= --exportStart _initialize
 
 # Pinned code generators (from the Go module proxy), so generated code is byte-identical.
 BUF_VERSION := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 
-.PHONY: all build host plugins go-rules rules toolchains run test bench fuzz soak gen check vet clean
+.PHONY: all build host plugins go-rules rules toolchains run test bench loadtest fuzz soak gen check vet clean
 
 all: build
 
@@ -41,7 +53,7 @@ go-rules:
 	  GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o bin/rules/$$r.wasm ./rules-wasm/$$r || exit 1; \
 	done
 
-## toolchains: install what the rules in other languages need (wabt, clang), when missing
+## toolchains: install what the rules in other languages need (wabt, clang, rustc, asc), when missing
 toolchains:
 	@bash rules-wasm/toolchains.sh
 
@@ -55,6 +67,14 @@ rules: go-rules toolchains
 	  echo "clang --target=wasm32 ... -o bin/rules/$$r.wasm rules-wasm/$$r/$$r.c"; \
 	  clang --target=wasm32 -O2 -nostdlib -Isdk/rule/c -Wl,--no-entry -Wl,--allow-undefined \
 	    -o bin/rules/$$r.wasm rules-wasm/$$r/$$r.c || exit 1; \
+	done
+	@for r in $(RS_RULES); do \
+	  echo "$(RUSTC) --target wasm32-unknown-unknown ... -o bin/rules/$$r.wasm rules-wasm/$$r/$$r.rs"; \
+	  $(RUSTC) $(RUSTFLAGS_WASM) -o bin/rules/$$r.wasm rules-wasm/$$r/$$r.rs || exit 1; \
+	done
+	@for r in $(AS_RULES); do \
+	  echo "$(ASC) rules-wasm/$$r/$$r.ts -o bin/rules/$$r.wasm $(ASCFLAGS)"; \
+	  $(ASC) rules-wasm/$$r/$$r.ts -o bin/rules/$$r.wasm $(ASCFLAGS) || exit 1; \
 	done
 
 ## run: build and start the router on 127.0.0.1:8080 with the default config (no API keys needed)
@@ -75,6 +95,11 @@ bench: build rules
 SOAK_DURATION ?= 3m
 soak: build
 	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -count=1 -run '^TestSoak$$' -timeout 30m -v ./host/e2e/
+
+## loadtest: direct, a bare proxy and Switchyard side by side on 127.0.0.1 (~6 min; LOADTEST_FLAGS=--quick ~1 min)
+LOADTEST_FLAGS ?=
+loadtest: build rules
+	$(GO) run ./host/cmd/loadtest $(LOADTEST_FLAGS)
 
 ## fuzz: run each fuzz target for a short while
 FUZZTIME ?= 20s

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -26,7 +27,8 @@ type golden struct {
 }
 
 // buildShippedRule builds rules-wasm/<name> from source: <name>.wat with
-// wat2wasm, <name>.c with clang, otherwise the Go package.
+// wat2wasm, <name>.c with clang, <name>.rs with Debian's rustc, <name>.ts
+// with AssemblyScript's asc, otherwise the Go package.
 func buildShippedRule(tb testing.TB, name string) string {
 	tb.Helper()
 	dir := filepath.Join(repoRoot(tb), "rules-wasm", name)
@@ -36,11 +38,56 @@ func buildShippedRule(tb testing.TB, name string) string {
 	if _, err := os.Stat(filepath.Join(dir, name+".c")); err == nil {
 		return cRule(tb, filepath.Join("rules-wasm", name, name+".c"))
 	}
+	if _, err := os.Stat(filepath.Join(dir, name+".rs")); err == nil {
+		return rustRule(tb, filepath.Join("rules-wasm", name, name+".rs"))
+	}
+	if _, err := os.Stat(filepath.Join(dir, name+".ts")); err == nil {
+		return asRule(tb, filepath.Join("rules-wasm", name, name+".ts"))
+	}
 	if m, _ := filepath.Glob(filepath.Join(dir, "*.go")); len(m) > 0 {
 		return goRule(tb, "rules-wasm/"+name)
 	}
 	tb.Fatalf("rules-wasm/%s: no source this test knows how to build", name)
 	return ""
+}
+
+// rustRule compiles a Rust rule (path relative to the repo root) with
+// Debian's rustc for wasm32-unknown-unknown (the rustup rustc that may come
+// first on PATH has no Wasm target). A missing compiler or target fails.
+func rustRule(tb testing.TB, src string) string {
+	tb.Helper()
+	const hint = "Rust rules need Debian's rustc with the wasm32 std: apt-get update && apt-get install -y rustc libstd-rust-dev-wasm32"
+	tool := "/usr/bin/rustc"
+	if _, err := os.Stat(tool); err != nil {
+		tb.Fatalf("%s: %v", hint, err)
+	}
+	if _, err := os.Stat("/usr/lib/rustlib/wasm32-unknown-unknown"); err != nil {
+		tb.Fatalf("%s: %v", hint, err)
+	}
+	src = filepath.Join(repoRoot(tb), src)
+	return buildOnce(tb, src, func(out string) error {
+		return run(exec.Command(tool, "--target", "wasm32-unknown-unknown", "--crate-type", "cdylib", "--edition", "2021",
+			"-C", "opt-level=3", "-C", "lto", "-C", "panic=abort", "-C", "strip=symbols",
+			"-C", "link-arg=-zstack-size=65536", "-o", out, src))
+	})
+}
+
+// asRule compiles an AssemblyScript rule (path relative to the repo root)
+// with the asc pinned in sdk/rule/assemblyscript (installed by npm ci).
+func asRule(tb testing.TB, src string) string {
+	tb.Helper()
+	root := repoRoot(tb)
+	asc := filepath.Join(root, "sdk", "rule", "assemblyscript", "node_modules", ".bin", "asc")
+	if _, err := os.Stat(asc); err != nil {
+		tb.Fatalf("AssemblyScript rules need node, npm and the pinned asc: (cd sdk/rule/assemblyscript && npm ci), or make rules: %v", err)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		tb.Fatalf("AssemblyScript rules need node: apt-get update && apt-get install -y nodejs npm: %v", err)
+	}
+	src = filepath.Join(root, src)
+	return buildOnce(tb, src, func(out string) error {
+		return run(exec.Command(asc, src, "-o", out, "-O3", "--runtime", "stub", "--use", "abort=", "--exportStart", "_initialize"))
+	})
 }
 
 func shippedRules(tb testing.TB) []string {
@@ -62,7 +109,7 @@ func shippedRules(tb testing.TB) []string {
 }
 
 // TestGolden builds every shipped rule from source and runs its golden
-// cases through the real engine.
+// cases through the real engine, with the module instrumented.
 func TestGolden(t *testing.T) {
 	cacheDir := t.TempDir()
 	for _, name := range shippedRules(t) {
@@ -93,6 +140,9 @@ func TestGolden(t *testing.T) {
 						c = load(rt, Options{CacheDir: cacheDir}, Spec{Name: name, Path: path, Config: g.Config,
 							Limits: Limits{Deadline: time.Second, Pool: 1}})
 						chains[string(g.Config)] = c
+						if !c.all[0].instrumented {
+							t.Fatal("loaded without the stop flag (wazero's context check)")
+						}
 					}
 					res := c.Evaluate(context.Background(), &in)
 					tr := res.Trace[0]
