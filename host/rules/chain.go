@@ -52,13 +52,14 @@ type rule struct {
 	hdrKey  string
 	failAt  int
 
-	rt       wazero.Runtime
-	compiled wazero.CompiledModule
-	modCfg   wazero.ModuleConfig
-	hasInit  bool
-	seed     [32]byte
-	seq      atomic.Uint64
-	log      ruleLog
+	rt           wazero.Runtime
+	compiled     wazero.CompiledModule
+	instrumented bool // the module checks a stop flag (instrument.go)
+	modCfg       wazero.ModuleConfig
+	hasInit      bool
+	seed         [32]byte
+	seq          atomic.Uint64
+	log          ruleLog
 
 	pool        chan *instance
 	failures    atomic.Int32
@@ -146,7 +147,6 @@ func (c *Chain) loadRule(ctx context.Context, s Spec, seen map[string]bool) (*ru
 	r.sha = sum
 	r.label = s.Name + "@" + sum[:12]
 	r.seed = sha256.Sum256(wasm)
-	r.modCfg = moduleConfig()
 	if err := compileRule(ctx, r, wasm, c.cache); err != nil {
 		return nil, err
 	}
@@ -325,6 +325,9 @@ func (r *rule) failed(reason string) {
 // reports a failure of the rule itself (not of the caller's context or of
 // pool exhaustion).
 func (r *rule) run(parent context.Context, input []byte, in *Input) (d *Decision, out json.RawMessage, outcome string, fault bool, err error) {
+	if err := parent.Err(); err != nil {
+		return nil, nil, OutcomeTimeout, false, fmt.Errorf("not run, the request is over: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(parent, r.limits.Deadline)
 	defer cancel()
 	var inst *instance
@@ -337,16 +340,26 @@ func (r *rule) run(parent context.Context, input []byte, in *Input) (d *Decision
 			return nil, nil, OutcomeTimeout, false, errors.New("no free instance within the deadline")
 		}
 	}
+	disarm := inst.arm(ctx)
 	raw, callErr := inst.call(ctx, input)
+	stopped := !disarm()
 	var bad *errBadOutput
-	if errors.As(callErr, &bad) {
+	isBad := errors.As(callErr, &bad)
+	var exit *sys.ExitError
+	switch {
+	case stopped:
+		// The stop flag is (or is about to be) set: discard the instance,
+		// whether or not the guest saw the flag.
+		r.discard(inst)
+		if callErr != nil && !isBad {
+			return nil, nil, OutcomeTimeout, parent.Err() == nil, fmt.Errorf("stopped at the deadline (%s)", r.limits.Deadline)
+		}
+		// It returned as the deadline passed: the answer stands.
+	case isBad:
 		r.pool <- inst
-		return nil, nil, OutcomeError, true, bad
-	}
-	if callErr != nil {
+	case callErr != nil:
 		// A trap or a timeout leaves the instance unusable: discard it.
 		r.discard(inst)
-		var exit *sys.ExitError
 		if errors.As(callErr, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled) {
 			return nil, nil, OutcomeTimeout, parent.Err() == nil, fmt.Errorf("stopped at the deadline (%s)", r.limits.Deadline)
 		}
@@ -354,8 +367,12 @@ func (r *rule) run(parent context.Context, input []byte, in *Input) (d *Decision
 			return nil, nil, OutcomeTimeout, false, callErr
 		}
 		return nil, nil, OutcomeError, true, callErr
+	default:
+		r.pool <- inst
 	}
-	r.pool <- inst
+	if isBad {
+		return nil, nil, OutcomeError, true, bad
+	}
 	if raw == nil {
 		return nil, nil, OutcomeNoOpinion, false, nil
 	}

@@ -50,17 +50,50 @@ var (
 // errAbort is the trap raised by env.abort.
 var errAbort = errors.New("env.abort called")
 
+// errCompile marks a module wazero could not compile.
+var errCompile = errors.New("compile")
+
 // compileRule builds the rule's runtime (host modules included), compiles
-// and checks the module. On error everything it created is closed.
-func compileRule(ctx context.Context, r *rule, wasm []byte, cache wazero.CompilationCache) (err error) {
+// and checks the module: instrumented with the stop flag (instrument.go)
+// when the rewriter can, otherwise as it is, with wazero's context check.
+// On error everything it created is closed.
+func compileRule(ctx context.Context, r *rule, wasm []byte, cache wazero.CompilationCache) error {
+	code, err := instrument(wasm)
+	switch {
+	case errors.Is(err, errReservedName):
+		return err
+	case err != nil:
+		r.log.logger.Debug("rules: cannot instrument the module; wazero's context check stops it at its deadline (slower)",
+			"reason", err.Error())
+		return compileWith(ctx, r, wasm, cache, false)
+	}
+	err = compileWith(ctx, r, code, cache, true)
+	if errors.Is(err, errCompile) {
+		// The rewriter keeps validity (FuzzInstrument checks it); should the
+		// rewritten module still not compile, the original decides.
+		r.log.logger.Warn("rules: the instrumented module does not compile; using wazero's context check",
+			"error", err.Error())
+		return compileWith(ctx, r, wasm, cache, false)
+	}
+	return err
+}
+
+// compileWith compiles wasm in a new Runtime of the rule. instrumented
+// says the module carries the stop flag; otherwise the Runtime stops guests
+// through the context (WithCloseOnContextDone).
+func compileWith(ctx context.Context, r *rule, wasm []byte, cache wazero.CompilationCache, instrumented bool) (err error) {
 	// CapacityFromMax reserves the limit up front (virtual memory, touched
 	// lazily), so memory.grow never copies the whole memory: Go guests grow
 	// their heap often. Declared maxima over the limit are refused below.
 	cfg := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
+		WithCloseOnContextDone(!instrumented).
 		WithMemoryCapacityFromMax(true).
 		WithMemoryLimitPages(uint32(r.limits.MemoryMiB) * (1 << 20) / pageSize).
 		WithCompilationCache(cache)
+	if instrumented {
+		// DWARF line numbers would be off by the inserted checks.
+		cfg = cfg.WithDebugInfoEnabled(false)
+	}
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	defer func() {
 		if err != nil {
@@ -90,7 +123,7 @@ func compileRule(ctx context.Context, r *rule, wasm []byte, cache wazero.Compila
 
 	compiled, err := rt.CompileModule(ctx, wasm)
 	if err != nil {
-		return fmt.Errorf("compile: %w", err)
+		return fmt.Errorf("%w: %w", errCompile, err)
 	}
 	if err := checkImports(rt, compiled); err != nil {
 		return err
@@ -106,8 +139,13 @@ func compileRule(ctx context.Context, r *rule, wasm []byte, cache wazero.Compila
 	if mem.Min() > limit {
 		return fmt.Errorf("needs %d pages of memory, over the rule's limit of %d MiB (%d pages)", mem.Min(), r.limits.MemoryMiB, limit)
 	}
-	r.rt, r.compiled = rt, compiled
+	r.rt, r.compiled, r.instrumented = rt, compiled, instrumented
 	_, r.hasInit = compiled.ExportedFunctions()["sy_init"]
+	r.modCfg = moduleConfig()
+	if instrumented {
+		// _initialize is called by newInstance, with the stop flag armed.
+		r.modCfg = r.modCfg.WithStartFunctions()
+	}
 	return nil
 }
 
@@ -204,6 +242,35 @@ type instance struct {
 	buf    uint32 // the sy_alloc buffer
 	bufCap uint32
 	stack  [2]uint64
+
+	stop  api.MutableGlobal // the stop flag of an instrumented module, else nil
+	raise func()            // sets stop to 1
+}
+
+// arm makes the guest stop when ctx is done: for an instrumented module,
+// ctx's end sets the stop flag, and the guest traps at its next function
+// entry or loop header; otherwise wazero's context check stops it. The
+// caller must call disarm when the guest returns; disarm reports false if
+// the flag was (or is being) set, after which the instance must be
+// discarded.
+func (in *instance) arm(ctx context.Context) (disarm func() bool) {
+	if in.stop == nil {
+		return notArmed
+	}
+	in.stop.Set(0)
+	return context.AfterFunc(ctx, in.raise)
+}
+
+func notArmed() bool { return true }
+
+// guarded runs f (a guest call) with the stop flag armed on ctx.
+func (in *instance) guarded(ctx context.Context, f func() error) error {
+	disarm := in.arm(ctx)
+	err := f()
+	if !disarm() {
+		return fmt.Errorf("stopped: %w", context.Cause(ctx))
+	}
+	return err
 }
 
 // newInstance instantiates the module, runs sy_init with the config and
@@ -229,17 +296,35 @@ func (r *rule) newInstance(ctx context.Context) (*instance, error) {
 		_ = mod.Close(ctx)
 		return nil, errors.New("instantiate: no memory")
 	}
+	if r.instrumented {
+		stop, ok := mod.ExportedGlobal(stopFlagExport).(api.MutableGlobal)
+		if !ok {
+			_ = mod.Close(ctx)
+			return nil, errors.New("instantiate: no stop flag")
+		}
+		inst.stop, inst.raise = stop, func() { stop.Set(1) }
+		if start := mod.ExportedFunction("_initialize"); start != nil {
+			if err := inst.guarded(ctx, func() error { _, err := start.Call(ctx); return err }); err != nil {
+				_ = mod.Close(ctx)
+				return nil, fmt.Errorf("_initialize: %w", err)
+			}
+		}
+	}
 	if r.hasInit {
 		cfg := r.config
 		if len(cfg) == 0 {
 			cfg = []byte("{}")
 		}
-		if err := inst.grow(ctx, uint32(len(cfg))); err != nil {
+		if err := inst.guarded(ctx, func() error { return inst.grow(ctx, uint32(len(cfg))) }); err != nil {
 			_ = mod.Close(ctx)
 			return nil, fmt.Errorf("sy_init: %w", err)
 		}
 		inst.mem.Write(inst.buf, cfg)
-		res, err := mod.ExportedFunction("sy_init").Call(ctx, uint64(inst.buf), uint64(len(cfg)))
+		var res []uint64
+		err := inst.guarded(ctx, func() (err error) {
+			res, err = mod.ExportedFunction("sy_init").Call(ctx, uint64(inst.buf), uint64(len(cfg)))
+			return err
+		})
 		if err != nil {
 			_ = mod.Close(ctx)
 			return nil, fmt.Errorf("sy_init: %w", err)
@@ -250,7 +335,7 @@ func (r *rule) newInstance(ctx context.Context) (*instance, error) {
 		}
 		inst.bufCap = 0 // the config buffer is not ours to reuse after sy_init
 	}
-	if err := inst.grow(ctx, initialBuffer); err != nil {
+	if err := inst.guarded(ctx, func() error { return inst.grow(ctx, initialBuffer) }); err != nil {
 		_ = mod.Close(ctx)
 		return nil, err
 	}
