@@ -44,3 +44,31 @@ func BenchmarkEvaluate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkValidate measures one Validate call: a WAT validator, the Go
+// fixture with a validate function, and a shipped Go rule without one
+// (the Go SDK exports sy_validate in every Go rule, which then accepts).
+func BenchmarkValidate(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		path func(b *testing.B) string
+	}{
+		{"wat", func(b *testing.B) string { return wat(b, "validate_retry.wat") }},
+		{"go", func(b *testing.B) string { return goRule(b, "host/rules/testdata/govalidate") }},
+		{"go-without-validate", func(b *testing.B) string { return buildShippedRule(b, "tiered") }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := load(b, Options{}, Spec{Name: "v", Path: tc.path(b), Limits: Limits{Deadline: 50 * time.Millisecond}})
+			ctx := context.Background()
+			in := validateInput("a short answer")
+			if v := c.Validate(ctx, in); v.Verdict != VerdictAccept {
+				b.Fatalf("%+v", v)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				c.Validate(ctx, in)
+			}
+		})
+	}
+}

@@ -25,12 +25,13 @@ const initTimeout = 10 * time.Second
 // concurrent use. Close waits for running evaluations; evaluations started
 // after Close find no rules and decide nothing.
 type Chain struct {
-	active []*rule
-	shadow []*rule
-	all    []*rule
-	cache  wazero.CompilationCache
-	opts   Options
-	logger *slog.Logger
+	active     []*rule
+	shadow     []*rule
+	all        []*rule
+	validators []*rule // active rules that export sy_validate, in order
+	cache      wazero.CompilationCache
+	opts       Options
+	logger     *slog.Logger
 
 	mu     sync.RWMutex // held for reading by evaluations, for writing by Close
 	closed bool
@@ -57,6 +58,7 @@ type rule struct {
 	instrumented bool // the module checks a stop flag (instrument.go)
 	modCfg       wazero.ModuleConfig
 	hasInit      bool
+	hasValidate  bool // exports sy_validate
 	seed         [32]byte
 	seq          atomic.Uint64
 	log          ruleLog
@@ -98,6 +100,9 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Chain, error) {
 			c.shadow = append(c.shadow, r)
 		} else {
 			c.active = append(c.active, r)
+			if r.hasValidate {
+				c.validators = append(c.validators, r)
+			}
 		}
 	}
 	return c, nil
@@ -197,22 +202,40 @@ func (c *Chain) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// encoded is one encoding of the input, shared by consecutive rules that
-// see the same headers.
+// encoded is one encoding of an input, shared by consecutive rules that
+// see the same headers. The pool keeps its buffer between evaluations.
 type encoded struct {
 	key  string
 	data []byte
-	sum  string
+	sum  string // hex sha256 of data, "" until asked for
 	ok   bool
 }
 
-func (e *encoded) get(in *Input, r *rule) ([]byte, string) {
+// input returns the sy_route input of in as r sees it.
+func (e *encoded) input(in *Input, r *rule) []byte {
 	if !e.ok || e.key != r.hdrKey {
 		e.data = appendInput(e.data[:0], in, r.headers)
-		s := sha256.Sum256(e.data)
-		e.sum, e.key, e.ok = hex.EncodeToString(s[:]), r.hdrKey, true
+		e.key, e.sum, e.ok = r.hdrKey, "", true
 	}
-	return e.data, e.sum
+	return e.data
+}
+
+// validateInput returns the sy_validate input of in as r sees it.
+func (e *encoded) validateInput(in *ValidateInput, r *rule) []byte {
+	if !e.ok || e.key != r.hdrKey {
+		e.data = appendValidateInput(e.data[:0], in, r.headers)
+		e.key, e.sum, e.ok = r.hdrKey, "", true
+	}
+	return e.data
+}
+
+// sha256 returns the hex sha256 of the current encoding.
+func (e *encoded) sha256() string {
+	if e.sum == "" {
+		s := sha256.Sum256(e.data)
+		e.sum = hex.EncodeToString(s[:])
+	}
+	return e.sum
 }
 
 var encPool = sync.Pool{New: func() any { return &encoded{data: make([]byte, 0, 4096)} }}
@@ -285,25 +308,58 @@ func (r *rule) evaluate(ctx context.Context, in *Input, enc *encoded) (RuleTrace
 		tr.Error = "quarantined after repeated failures; reload the rule"
 		return tr, nil
 	}
-	input, sum := enc.get(in, r)
-	tr.InputSHA256 = sum
+	input := enc.input(in, r)
+	if in.Trace {
+		tr.InputSHA256 = enc.sha256()
+	}
+	var (
+		d    *Decision
+		perr error
+		raw  json.RawMessage
+	)
 	start := time.Now()
-	d, out, outcome, fault, err := r.run(ctx, input, in)
+	outcome, fault, err := r.run(ctx, false, input, func(out []byte) {
+		if out == nil {
+			return // no opinion
+		}
+		d, perr = parseOutput(out, in)
+		if perr != nil || in.Trace {
+			raw = append(json.RawMessage(nil), out...)
+		}
+	})
 	tr.Duration = time.Since(start)
-	tr.Outcome, tr.Output = outcome, out
+	if outcome == "" {
+		switch {
+		case perr != nil:
+			outcome, fault, err = OutcomeError, true, perr
+		case d == nil:
+			outcome = OutcomeNoOpinion
+		case d.Reject != nil:
+			outcome = OutcomeRejected
+		default:
+			outcome = OutcomeDecided
+		}
+	}
+	tr.Outcome, tr.Output = outcome, raw
 	if err != nil {
 		tr.Error = err.Error()
 	}
 	if obs := r.chain.opts.Observer; obs != nil {
 		obs.RuleEvaluated(r.spec.Name, outcome, tr.Duration)
 	}
+	r.settle(outcome, fault, tr.Error)
+	return tr, d
+}
+
+// settle counts a failure of the rule's own code (fault), or clears the
+// count after a success.
+func (r *rule) settle(outcome string, fault bool, reason string) {
 	switch {
 	case fault:
-		r.failed(tr.Error)
+		r.failed(reason)
 	case outcome != OutcomeTimeout && outcome != OutcomeError:
 		r.failures.Store(0)
 	}
-	return tr, d
 }
 
 // failed counts a failure of the rule's own code and quarantines the rule
@@ -321,38 +377,69 @@ func (r *rule) failed(reason string) {
 	}
 }
 
-// run takes an instance, calls sy_route and validates the output. fault
-// reports a failure of the rule itself (not of the caller's context or of
-// pool exhaustion).
-func (r *rule) run(parent context.Context, input []byte, in *Input) (d *Decision, out json.RawMessage, outcome string, fault bool, err error) {
+// run takes an instance, calls sy_route (or sy_validate) with input under
+// the rule's deadline and, while it still holds the instance, hands the
+// output to use: a view of guest memory, valid only during use, nil when
+// the guest returned 0. use is called only when the call succeeded. run
+// returns outcome "" then; otherwise OutcomeError or OutcomeTimeout with
+// the error. fault reports a failure of the rule itself (not of the
+// caller's context or of pool exhaustion).
+//
+// The deadline is Limits.Deadline, or the caller's context deadline when
+// that comes first, waiting for an instance included. A caller's context
+// cancelled while the guest runs does not stop it: the rule's deadline
+// bounds it.
+func (r *rule) run(parent context.Context, validate bool, input []byte, use func(out []byte)) (outcome string, fault bool, err error) {
 	if err := parent.Err(); err != nil {
-		return nil, nil, OutcomeTimeout, false, fmt.Errorf("not run, the request is over: %w", err)
+		return OutcomeTimeout, false, fmt.Errorf("not run, the request is over: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(parent, r.limits.Deadline)
-	defer cancel()
+	budget, parentBound := r.limits.Deadline, false
+	if dl, ok := parent.Deadline(); ok {
+		if rem := time.Until(dl); rem < budget {
+			budget, parentBound = rem, true
+		}
+	}
+	if budget <= 0 {
+		return OutcomeTimeout, false, errors.New("not run, the request is over: its deadline passed")
+	}
 	var inst *instance
 	select {
 	case inst = <-r.pool:
 	default:
-		select {
-		case inst = <-r.pool:
-		case <-ctx.Done():
-			return nil, nil, OutcomeTimeout, false, errors.New("no free instance within the deadline")
+		start := time.Now()
+		if inst = r.wait(parent, budget); inst == nil {
+			return OutcomeTimeout, false, errors.New("no free instance within the deadline")
+		}
+		if budget -= time.Since(start); budget <= 0 {
+			r.pool <- inst
+			return OutcomeTimeout, false, errors.New("no free instance within the deadline")
 		}
 	}
-	disarm := inst.arm(ctx)
-	raw, callErr := inst.call(ctx, input)
-	stopped := !disarm()
-	var bad *errBadOutput
-	isBad := errors.As(callErr, &bad)
-	var exit *sys.ExitError
+
+	ctx := parent
+	if inst.stop != nil {
+		inst.stop.Set(0)
+		inst.timer.Reset(budget)
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(parent, budget)
+		defer cancel()
+	}
+	out, callErr := inst.call(ctx, validate, input)
+	// Stop reports false once the timer has fired: the stop flag is (or is
+	// about to be) set.
+	stopped := inst.stop != nil && !inst.timer.Stop()
+	if callErr == nil {
+		use(out)
+	}
+	bad, isBad := callErr.(*errBadOutput) // call returns it unwrapped
+	blame := !parentBound && parent.Err() == nil
 	switch {
 	case stopped:
-		// The stop flag is (or is about to be) set: discard the instance,
-		// whether or not the guest saw the flag.
+		// Discard the instance, whether or not the guest saw the flag.
 		r.discard(inst)
 		if callErr != nil && !isBad {
-			return nil, nil, OutcomeTimeout, parent.Err() == nil, fmt.Errorf("stopped at the deadline (%s)", r.limits.Deadline)
+			return OutcomeTimeout, blame, r.stoppedError(parentBound)
 		}
 		// It returned as the deadline passed: the answer stands.
 	case isBad:
@@ -360,33 +447,42 @@ func (r *rule) run(parent context.Context, input []byte, in *Input) (d *Decision
 	case callErr != nil:
 		// A trap or a timeout leaves the instance unusable: discard it.
 		r.discard(inst)
+		var exit *sys.ExitError
 		if errors.As(callErr, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled) {
-			return nil, nil, OutcomeTimeout, parent.Err() == nil, fmt.Errorf("stopped at the deadline (%s)", r.limits.Deadline)
+			return OutcomeTimeout, blame, r.stoppedError(parentBound)
 		}
 		if parent.Err() != nil {
-			return nil, nil, OutcomeTimeout, false, callErr
+			return OutcomeTimeout, false, callErr
 		}
-		return nil, nil, OutcomeError, true, callErr
+		return OutcomeError, true, callErr
 	default:
 		r.pool <- inst
 	}
 	if isBad {
-		return nil, nil, OutcomeError, true, bad
+		return OutcomeError, true, bad
 	}
-	if raw == nil {
-		return nil, nil, OutcomeNoOpinion, false, nil
+	return "", false, nil
+}
+
+func (r *rule) stoppedError(parentBound bool) error {
+	if parentBound {
+		return errors.New("stopped at the request's deadline")
 	}
-	if d, err = parseOutput(raw, in); err != nil {
-		return nil, raw, OutcomeError, true, err
+	return fmt.Errorf("stopped at the deadline (%s)", r.limits.Deadline)
+}
+
+// wait waits up to budget for a free instance; nil if none came or the
+// caller's context ended first.
+func (r *rule) wait(parent context.Context, budget time.Duration) *instance {
+	t := time.NewTimer(budget)
+	defer t.Stop()
+	select {
+	case inst := <-r.pool:
+		return inst
+	case <-t.C:
+	case <-parent.Done():
 	}
-	switch {
-	case d == nil:
-		return nil, raw, OutcomeNoOpinion, false, nil
-	case d.Reject != nil:
-		return d, raw, OutcomeRejected, false, nil
-	default:
-		return d, raw, OutcomeDecided, false, nil
-	}
+	return nil
 }
 
 // errBadOutput marks output errors found by call: the instance survives.
@@ -395,10 +491,11 @@ type errBadOutput struct{ msg string }
 
 func (e *errBadOutput) Error() string { return e.msg }
 
-// call writes input into the instance's buffer and calls sy_route. It
-// returns a copy of the output, or nil for no opinion. Output that cannot
+// call writes input into the instance's buffer and calls sy_route (or
+// sy_validate). It returns a view of the output in guest memory, valid
+// until the next call into the instance, or nil for 0. Output that cannot
 // be read comes back as an *errBadOutput, which is not a trap.
-func (in *instance) call(ctx context.Context, input []byte) ([]byte, error) {
+func (in *instance) call(ctx context.Context, validate bool, input []byte) ([]byte, error) {
 	if uint64(len(input)) > uint64(in.bufCap) {
 		if err := in.grow(ctx, uint32(len(input))); err != nil {
 			return nil, err
@@ -407,8 +504,12 @@ func (in *instance) call(ctx context.Context, input []byte) ([]byte, error) {
 	if !in.mem.Write(in.buf, input) {
 		return nil, errors.New("sy_alloc buffer outside memory")
 	}
+	fn := in.route
+	if validate {
+		fn = in.validate
+	}
 	in.stack[0], in.stack[1] = api.EncodeU32(in.buf), api.EncodeU32(uint32(len(input)))
-	if err := in.route.CallWithStack(ctx, in.stack[:]); err != nil {
+	if err := fn.CallWithStack(ctx, in.stack[:]); err != nil {
 		return nil, err
 	}
 	res := in.stack[0]
@@ -423,7 +524,10 @@ func (in *instance) call(ctx context.Context, input []byte) ([]byte, error) {
 	if !ok {
 		return nil, &errBadOutput{fmt.Sprintf("output [%d, +%d) lies outside memory (%d bytes)", ptr, n, in.mem.Size())}
 	}
-	return append([]byte(nil), data...), nil
+	if data == nil {
+		data = []byte{} // empty, not "no opinion"
+	}
+	return data, nil
 }
 
 // discard closes a broken instance and refills the pool in the background.

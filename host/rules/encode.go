@@ -17,66 +17,9 @@ func appendInput(dst []byte, in *Input, allow []string) []byte {
 	dst = strconv.AppendInt(dst, in.NowUnixMS, 10)
 	dst = append(dst, `,"random_seed":`...)
 	dst = strconv.AppendUint(dst, in.RandomSeed, 10)
-	r := &in.Request
-	dst = append(dst, `,"request":{"id":`...)
-	dst = appendString(dst, r.ID)
-	dst = append(dst, `,"endpoint":`...)
-	dst = appendString(dst, r.Endpoint)
-	dst = append(dst, `,"model":`...)
-	dst = appendString(dst, r.Model)
-	dst = append(dst, `,"stream":`...)
-	dst = strconv.AppendBool(dst, r.Stream)
-	dst = append(dst, `,"priority":`...)
-	dst = strconv.AppendInt(dst, int64(r.Priority), 10)
-	dst = append(dst, `,"prompt_tokens_estimate":`...)
-	dst = strconv.AppendInt(dst, r.PromptTokensEstimate, 10)
-	dst = append(dst, `,"max_tokens":`...)
-	dst = strconv.AppendInt(dst, r.MaxTokens, 10)
-	dst = append(dst, `,"messages":`...)
-	dst = strconv.AppendInt(dst, int64(r.Messages), 10)
-	dst = append(dst, `,"chars":`...)
-	dst = strconv.AppendInt(dst, r.Chars, 10)
-	dst = append(dst, `,"has_tools":`...)
-	dst = strconv.AppendBool(dst, r.HasTools)
-	dst = append(dst, `,"has_images":`...)
-	dst = strconv.AppendBool(dst, r.HasImages)
-	dst = append(dst, `,"json_mode":`...)
-	dst = strconv.AppendBool(dst, r.JSONMode)
-	dst = append(dst, `,"key":`...)
-	dst = appendString(dst, r.Key)
-	dst = append(dst, `,"user":`...)
-	dst = appendString(dst, r.User)
-	dst = append(dst, `,"tags":`...)
-	dst = appendStrings(dst, r.Tags)
-	dst = append(dst, `,"metadata":{`...)
-	for i, k := range sortedKeys(r.Metadata) {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, k)
-		dst = append(dst, ':')
-		if v := r.Metadata[k]; len(v) > 0 && json.Valid(v) {
-			dst = append(dst, v...)
-		} else {
-			dst = append(dst, "null"...)
-		}
-	}
-	dst = append(dst, `},"headers":{`...)
-	n := 0
-	for _, h := range allow {
-		v, ok := r.Headers[h]
-		if !ok {
-			continue
-		}
-		if n > 0 {
-			dst = append(dst, ',')
-		}
-		n++
-		dst = appendString(dst, h)
-		dst = append(dst, ':')
-		dst = appendString(dst, v)
-	}
-	dst = append(dst, `}},"candidates":[`...)
+	dst = append(dst, `,"request":`...)
+	dst = appendRequest(dst, &in.Request, allow)
+	dst = append(dst, `,"candidates":[`...)
 	for i := range in.Candidates {
 		c := &in.Candidates[i]
 		if i > 0 {
@@ -117,21 +60,151 @@ func appendInput(dst []byte, in *Input, allow []string) []byte {
 	return append(dst, '}')
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	if len(m) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
+// appendRequest appends the "request" object of the ABI input, with only
+// the headers named in allow. request.priority comes before any
+// client-controlled object.
+func appendRequest(dst []byte, r *RequestView, allow []string) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = appendString(dst, r.ID)
+	dst = append(dst, `,"endpoint":`...)
+	dst = appendString(dst, r.Endpoint)
+	dst = append(dst, `,"model":`...)
+	dst = appendString(dst, r.Model)
+	dst = append(dst, `,"stream":`...)
+	dst = strconv.AppendBool(dst, r.Stream)
+	dst = append(dst, `,"priority":`...)
+	dst = strconv.AppendInt(dst, int64(r.Priority), 10)
+	dst = append(dst, `,"prompt_tokens_estimate":`...)
+	dst = strconv.AppendInt(dst, r.PromptTokensEstimate, 10)
+	dst = append(dst, `,"max_tokens":`...)
+	dst = strconv.AppendInt(dst, r.MaxTokens, 10)
+	dst = append(dst, `,"messages":`...)
+	dst = strconv.AppendInt(dst, int64(r.Messages), 10)
+	dst = append(dst, `,"chars":`...)
+	dst = strconv.AppendInt(dst, r.Chars, 10)
+	dst = append(dst, `,"has_tools":`...)
+	dst = strconv.AppendBool(dst, r.HasTools)
+	dst = append(dst, `,"has_images":`...)
+	dst = strconv.AppendBool(dst, r.HasImages)
+	dst = append(dst, `,"json_mode":`...)
+	dst = strconv.AppendBool(dst, r.JSONMode)
+	dst = append(dst, `,"key":`...)
+	dst = appendString(dst, r.Key)
+	dst = append(dst, `,"user":`...)
+	dst = appendString(dst, r.User)
+	dst = append(dst, `,"tags":`...)
+	dst = appendStrings(dst, r.Tags)
+	dst = append(dst, `,"metadata":{`...)
+	var keyBuf [8]string // sorted keys without a heap allocation for small maps
+	keys := keyBuf[:0]
+	for k := range r.Metadata {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	return keys
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		if v := r.Metadata[k]; len(v) > 0 && json.Valid(v) {
+			dst = append(dst, v...)
+		} else {
+			dst = append(dst, "null"...)
+		}
+	}
+	dst = append(dst, `},"headers":{`...)
+	n := 0
+	for _, h := range allow {
+		v, ok := r.Headers[h]
+		if !ok {
+			continue
+		}
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+		dst = appendString(dst, h)
+		dst = append(dst, ':')
+		dst = appendString(dst, v)
+	}
+	return append(dst, `}}`...)
 }
 
+// appendValidateInput appends the sy_validate input JSON of in to dst, with
+// only the request headers named in allow.
+func appendValidateInput(dst []byte, in *ValidateInput, allow []string) []byte {
+	dst = append(dst, `{"abi":1,"request":`...)
+	dst = appendRequest(dst, &in.Request, allow)
+	dst = append(dst, `,"target":{"provider":`...)
+	dst = appendString(dst, in.Target.Provider)
+	dst = append(dst, `,"model":`...)
+	dst = appendString(dst, in.Target.Model)
+	a := &in.Answer
+	dst = append(dst, `},"answer":{"content":`...)
+	dst = appendString(dst, a.Content)
+	dst = append(dst, `,"tool_calls":[`...)
+	for i := range a.ToolCalls {
+		tc := &a.ToolCalls[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"id":`...)
+		dst = appendString(dst, tc.ID)
+		dst = append(dst, `,"name":`...)
+		dst = appendString(dst, tc.Name)
+		dst = append(dst, `,"arguments":`...)
+		dst = appendString(dst, tc.Arguments)
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `],"finish_reason":`...)
+	dst = appendString(dst, a.FinishReason)
+	dst = append(dst, `,"usage":`...)
+	if u := a.Usage; u != nil {
+		dst = append(dst, `{"prompt_tokens":`...)
+		dst = strconv.AppendInt(dst, u.PromptTokens, 10)
+		dst = append(dst, `,"completion_tokens":`...)
+		dst = strconv.AppendInt(dst, u.CompletionTokens, 10)
+		dst = append(dst, '}')
+	} else {
+		dst = append(dst, "null"...)
+	}
+	return append(dst, `}}`...)
+}
+
+// appendFloat appends f as strconv's shortest 'g' format does; NaN and
+// infinities become 0. Prices, latencies and rates usually have a few
+// decimals, which a fast path writes without strconv's shortest-digits
+// search: when f is n/10^6 exactly (n < 10^12) and 'g' would not use an
+// exponent, those digits are the shortest that round-trip, because no
+// other decimal of at most that many digits lies within float64 rounding
+// distance (TestAppendFloat, FuzzAppendFloat).
 func appendFloat(dst []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(dst, '0')
+	}
+	if a := math.Abs(f); a >= 1e-4 && a < 1e6 {
+		if n := math.Round(a * 1e6); n/1e6 == a {
+			u := uint64(n)
+			if f < 0 {
+				dst = append(dst, '-')
+			}
+			dst = strconv.AppendUint(dst, u/1e6, 10)
+			if frac := u % 1e6; frac != 0 {
+				var b [7]byte
+				b[0] = '.'
+				for i := 6; i >= 1; i-- {
+					b[i] = '0' + byte(frac%10)
+					frac /= 10
+				}
+				end := len(b)
+				for b[end-1] == '0' {
+					end--
+				}
+				dst = append(dst, b[:end]...)
+			}
+			return dst
+		}
 	}
 	return strconv.AppendFloat(dst, f, 'g', -1, 64)
 }

@@ -1,9 +1,14 @@
 package rules
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"testing"
 )
 
@@ -97,18 +102,123 @@ func TestAppendInputRoundTrip(t *testing.T) {
 	}
 }
 
+// parseOutputStd is the encoding/json decoder parseOutput used to have,
+// kept as the reference for the hand-written one (decode.go). The one
+// change: nothing but whitespace may follow the value (Decoder.More let a
+// trailing "}" or "]" through).
+func parseOutputStd(out []byte, in *Input) (*Decision, error) {
+	var o rawOutput
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&o); err != nil {
+		return nil, fmt.Errorf("output is not a valid decision: %w", err)
+	}
+	if len(bytes.TrimLeft(out[dec.InputOffset():], " \t\r\n")) > 0 {
+		return nil, errors.New("output is not a valid decision: data after the JSON value")
+	}
+	if o.Error != nil {
+		return nil, fmt.Errorf("rule reported an error: %s", truncate(*o.Error, 256))
+	}
+	if o.Reject != nil {
+		if len(o.Targets) > 0 {
+			return nil, errors.New("output has both targets and reject")
+		}
+		switch o.Reject.Status {
+		case 400, 403, 429, 503:
+		default:
+			return nil, fmt.Errorf("reject status %d is not 400, 403, 429 or 503", o.Reject.Status)
+		}
+		return &Decision{Reason: o.Reason, Tags: o.Tags, Reject: o.Reject}, nil
+	}
+	if len(o.Targets) == 0 {
+		return nil, nil
+	}
+	for _, t := range o.Targets {
+		if !hasCandidate(in.Candidates, t) {
+			return nil, fmt.Errorf("target %s/%s is not among the candidates", truncate(t.Provider, 64), truncate(t.Model, 64))
+		}
+	}
+	if p := o.Params; p != nil {
+		if p.MaxTokens != nil {
+			if *p.MaxTokens <= 0 {
+				return nil, fmt.Errorf("params.max_tokens %d is not positive", *p.MaxTokens)
+			}
+			if in.Request.MaxTokens > 0 && *p.MaxTokens > in.Request.MaxTokens {
+				return nil, fmt.Errorf("params.max_tokens %d raises the request's %d", *p.MaxTokens, in.Request.MaxTokens)
+			}
+		}
+	}
+	return &Decision{Targets: o.Targets, Reason: o.Reason, Params: o.Params, Tags: o.Tags}, nil
+}
+
+// sameAsStd checks parseOutput against the encoding/json reference: the
+// same acceptance and the same Decision (nil and empty slices told apart).
+func sameAsStd(t *testing.T, out []byte, in *Input) {
+	t.Helper()
+	got, err := parseOutput(out, in)
+	want, wantErr := parseOutputStd(out, in)
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("%q: error %v, encoding/json: %v", out, err, wantErr)
+	}
+	if err != nil && got != nil {
+		t.Fatalf("%q: a decision with an error", out)
+	}
+	if !reflect.DeepEqual(got, want) {
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		t.Fatalf("%q: decision %s (%#v), encoding/json %s (%#v)", out, g, got, w, want)
+	}
+}
+
+// outputSeeds are outputs worth comparing with encoding/json: the decoder's
+// corner cases, each also a fuzzing seed.
+var outputSeeds = []string{
+	`{}`, `{"targets":[]}`, `null`, ` {} `, `[]`, `"x"`, `1`, `true`, ``, ` `, `{}}`, `{}]`, `{} x`, `{"reject":null}`,
+	`{"targets":[{"provider":"mock","model":"mock-small"}],"params":{"max_tokens":5}}`,
+	`{"targets":[{"provider":"mock","model":"mock-small"},{"provider":"mock","model":"mock-large"}],"reason":"r","tags":["a","b"]}`,
+	`{"reject":{"status":429,"message":"x"}}`, `{"error":"boom"}`, `{"error":null}`, `{"error":"x","error":null}`,
+	`{"targets":[{"provider":"x","model":"y"}]}`, `{"target":[]}`, `{"targets":[null]}`, `{"targets":{}}`,
+	`{"Targets":[{"PROVIDER":"mock","Model":"mock-small"}]}`, `{"\u0074argets":[{"provider":"mock","model":"mock-small"}]}`,
+	`{"reject":{"\u017ftatus":429}}`, `{"reject":{"STATUS":429}}`, `{"targets":[{"prov\u0130der":"mock","model":"mock-small"}]}`,
+	`{"targets":[{"provider":"mock","model":"mock-small"}],"params":{"max_tokens":5,"\u212a":1}}`,
+	`{"targets":[{"provider":"mock","model":"mock-small"}],"targets":[{"model":"mock-large"}]}`,
+	`{"tags":["a","b","c"],"tags":["x"],"tags":[null,null,null,null],"targets":[{"provider":"mock","model":"mock-small"}]}`,
+	`{"tags":["a"],"tags":[],"targets":[{"provider":"mock","model":"mock-small"}]}`,
+	`{"tags":null,"reason":null,"targets":[{"provider":"mock","model":"mock-small"}]}`,
+	`{"params":{"max_tokens":5},"params":{"temperature":0.5},"targets":[{"provider":"mock","model":"mock-small"}]}`,
+	`{"params":{"max_tokens":5},"params":{"max_tokens":null},"targets":[{"provider":"mock","model":"mock-small"}]}`,
+	`{"params":{},"targets":[{"provider":"mock","model":"mock-small"}]}`,
+	`{"params":{"temperature":1e400},"targets":[{"provider":"mock","model":"mock-small"}]}`,
+	`{"params":{"temperature":1e-400,"top_p":-0.0},"targets":[{"provider":"mock","model":"mock-small"}]}`,
+	`{"params":{"max_tokens":5.0},"targets":[{"provider":"mock","model":"mock-small"}]}`,
+	`{"params":{"max_tokens":99999999999999999999},"targets":[{"provider":"mock","model":"mock-small"}]}`,
+	`{"params":{"stop":["\n",null,"x"],"reasoning_effort":"low"},"targets":[{"provider":"mock","model":"mock-small"}]}`,
+	`{"reject":{"status":429},"reject":{"message":"m"}}`, `{"reject":{"status":429.0}}`, `{"reject":{"status":-0}}`,
+	`{"reject":{"status":"429"}}`, `{"reject":{}}`, `{"reject":{"status":429},"targets":[]}`,
+	`{"reject":{"status":429},"params":{"max_tokens":-1}}`,
+	`{"targets":[{"provider":"mock","model":"mock-small"}],"reason":"\ud83d\ude00 \ud83d x \udc00 \u00e9\/\b\f\n\r\t"}`,
+	"{\"targets\":[{\"provider\":\"mock\",\"model\":\"mock-small\"}],\"reason\":\"bad \xff\xfe utf8 \xed\xa0\x80\"}",
+	"{\"reason\":\"ctl \x01\"}", `{"reason":"\x"}`, `{"reason":"\u12"}`, `{"reason":"abc`, `{"reason":01}`, `{"reason":-}`,
+	`{"targets":[{"provider":"mock","model":"mock-small"},]}`, `{"targets":[{"provider":"mock","model":"mock-small"}],}`,
+	`{,}`, `{"a"}`, `{"reason" "x"}`, `{"reason":nul}`, `{"reason":nullx}`, "\t{\n}\r\n",
+}
+
+func TestParseOutputMatchesEncodingJSON(t *testing.T) {
+	in := testInput()
+	for _, s := range outputSeeds {
+		sameAsStd(t, []byte(s), in)
+	}
+}
+
 func FuzzParseOutput(f *testing.F) {
-	for _, s := range []string{`{}`, `{"targets":[]}`, `{"targets":[{"provider":"mock","model":"mock-small"}],"params":{"max_tokens":5}}`,
-		`{"reject":{"status":429,"message":"x"}}`, `{"error":"boom"}`, `{"targets":[{"provider":"x","model":"y"}]}`, `[]`, `null`, `{"reject":null}`} {
+	for _, s := range outputSeeds {
 		f.Add([]byte(s))
 	}
 	in := testInput()
 	f.Fuzz(func(t *testing.T, out []byte) {
+		sameAsStd(t, out, in)
 		d, err := parseOutput(out, in)
 		if err != nil {
-			if d != nil {
-				t.Fatal("decision with an error")
-			}
 			return
 		}
 		if d == nil {
@@ -132,6 +242,36 @@ func FuzzParseOutput(f *testing.F) {
 			if !hasCandidate(in.Candidates, tg) {
 				t.Fatalf("target %v not a candidate", tg)
 			}
+		}
+	})
+}
+
+// TestAppendFloat: the fast path writes what strconv's shortest 'g' does.
+func TestAppendFloat(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 0.15, 0.6, 2.5, 10, 0.005, 0.01, 1e-4, 9.9999e-5, 0.0001234,
+		123456.789012, 999999.999999, 1e6, 1e6 - 1e-6, 1234567, 0.30000000000000004, 1.0 / 3, 420.5, 1300, 0.999999, 5e-324, math.MaxFloat64}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		scale := math.Pow10(rng.IntN(8))
+		vals = append(vals, float64(rng.Int64N(2e12)-1e12)/scale, rng.Float64()*math.Pow10(rng.IntN(12)-5))
+	}
+	for _, f := range vals {
+		if got, want := string(appendFloat(nil, f)), strconv.FormatFloat(f, 'g', -1, 64); got != want {
+			t.Fatalf("appendFloat(%v) = %s, want %s", f, got, want)
+		}
+	}
+}
+
+func FuzzAppendFloat(f *testing.F) {
+	f.Add(0.15)
+	f.Add(1e-4)
+	f.Add(999999.999999)
+	f.Fuzz(func(t *testing.T, v float64) {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return
+		}
+		if got, want := string(appendFloat(nil, v)), strconv.FormatFloat(v, 'g', -1, 64); got != want {
+			t.Fatalf("appendFloat(%v) = %s, want %s", v, got, want)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -242,15 +243,19 @@ func TestHeadersFiltered(t *testing.T) {
 	}
 }
 
-// TestConcurrentEvaluate runs many evaluations at once over a small pool,
-// with a rule that traps now and then; run it with -race.
+// TestConcurrentEvaluate runs many evaluations and validations at once over
+// small pools, with rules that loop now and then; run it with -race.
 func TestConcurrentEvaluate(t *testing.T) {
 	c := load(t, Options{QuarantineAfter: -1},
 		Spec{Name: "loop", Path: wat(t, "loop.wat"), Limits: Limits{Deadline: 5 * time.Millisecond, Pool: 2}},
 		Spec{Name: "decide", Path: wat(t, "decide.wat"), Limits: Limits{Pool: 2}},
+		Spec{Name: "judge", Path: wat(t, "validate_retry.wat"), Limits: Limits{Deadline: 5 * time.Millisecond, Pool: 2}},
 		Spec{Name: "shadow", Path: wat(t, "reject.wat"), Mode: ModeShadow, Limits: Limits{Pool: 1}},
 	)
-	var wg sync.WaitGroup
+	var (
+		wg      sync.WaitGroup
+		retries atomic.Int32
+	)
 	for g := range 8 {
 		wg.Add(1)
 		go func() {
@@ -265,10 +270,32 @@ func TestConcurrentEvaluate(t *testing.T) {
 					t.Errorf("no decision: %+v", res.Trace)
 					return
 				}
+				content, want := "fine", VerdictAccept
+				switch (g + i) % 7 {
+				case 0:
+					content = "LOOP" // a timeout, skipped
+				case 1:
+					content, want = "RETRY", VerdictRetry
+				}
+				// A validation that finds no free instance in time (the
+				// looping ones hold theirs) is skipped: accept.
+				switch v := c.Validate(context.Background(), validateInput(content)); v.Verdict {
+				case want:
+					if want == VerdictRetry {
+						retries.Add(1)
+					}
+				case VerdictAccept:
+				default:
+					t.Errorf("Validate(%q) = %+v, want %s", content, v, want)
+					return
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	if retries.Load() == 0 {
+		t.Error("no validation said retry")
+	}
 }
 
 // TestPoolExhaustedIsTimeout: an evaluation that finds no free instance

@@ -118,6 +118,7 @@ func checkGolden(ctx context.Context, c *Chain, gc GoldenCase) GoldenResult {
 		r.Problem = "input: " + err.Error()
 		return r
 	}
+	in.Trace = true // the output shows in the result
 	res := c.Evaluate(ctx, &in)
 	if len(res.Trace) == 0 {
 		r.Problem = "the rule did not run"

@@ -144,6 +144,7 @@ func TestGolden(t *testing.T) {
 							t.Fatal("loaded without the stop flag (wazero's context check)")
 						}
 					}
+					in.Trace = true // failures show the output
 					res := c.Evaluate(context.Background(), &in)
 					tr := res.Trace[0]
 					if tr.Outcome == OutcomeError || tr.Outcome == OutcomeTimeout {

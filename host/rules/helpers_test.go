@@ -163,12 +163,19 @@ func load(tb testing.TB, opts Options, specs ...Spec) *Chain {
 type recorder struct {
 	mu          sync.Mutex
 	outcomes    []string
+	verdicts    []string
 	quarantined []string
 }
 
 func (r *recorder) RuleEvaluated(rule, outcome string, _ time.Duration) {
 	r.mu.Lock()
 	r.outcomes = append(r.outcomes, rule+":"+outcome)
+	r.mu.Unlock()
+}
+
+func (r *recorder) RuleValidated(rule, verdict string, _ time.Duration) {
+	r.mu.Lock()
+	r.verdicts = append(r.verdicts, rule+":"+verdict)
 	r.mu.Unlock()
 }
 
@@ -181,4 +188,5 @@ func (r *recorder) RuleQuarantined(rule string) {
 var (
 	_ Observer           = (*recorder)(nil)
 	_ QuarantineObserver = (*recorder)(nil)
+	_ ValidationObserver = (*recorder)(nil)
 )

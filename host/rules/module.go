@@ -141,6 +141,7 @@ func compileWith(ctx context.Context, r *rule, wasm []byte, cache wazero.Compila
 	}
 	r.rt, r.compiled, r.instrumented = rt, compiled, instrumented
 	_, r.hasInit = compiled.ExportedFunctions()["sy_init"]
+	_, r.hasValidate = compiled.ExportedFunctions()["sy_validate"]
 	r.modCfg = moduleConfig()
 	if instrumented {
 		// _initialize is called by newInstance, with the stop flag armed.
@@ -235,16 +236,18 @@ const (
 // instance is one instantiated module. It is not goroutine-safe: it lives
 // in its rule's pool and is used by one evaluation at a time.
 type instance struct {
-	mod    api.Module
-	mem    api.Memory
-	route  api.Function
-	alloc  api.Function
-	buf    uint32 // the sy_alloc buffer
-	bufCap uint32
-	stack  [2]uint64
+	mod      api.Module
+	mem      api.Memory
+	route    api.Function
+	validate api.Function // nil when the module does not export sy_validate
+	alloc    api.Function
+	buf      uint32 // the sy_alloc buffer
+	bufCap   uint32
+	stack    [2]uint64
 
 	stop  api.MutableGlobal // the stop flag of an instrumented module, else nil
 	raise func()            // sets stop to 1
+	timer *time.Timer       // calls raise at the deadline of an evaluation; stopped between them
 }
 
 // arm makes the guest stop when ctx is done: for an instrumented module,
@@ -287,10 +290,11 @@ func (r *rule) newInstance(ctx context.Context) (*instance, error) {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
 	inst := &instance{
-		mod:   mod,
-		mem:   mod.Memory(),
-		route: mod.ExportedFunction("sy_route"),
-		alloc: mod.ExportedFunction("sy_alloc"),
+		mod:      mod,
+		mem:      mod.Memory(),
+		route:    mod.ExportedFunction("sy_route"),
+		validate: mod.ExportedFunction("sy_validate"),
+		alloc:    mod.ExportedFunction("sy_alloc"),
 	}
 	if inst.mem == nil {
 		_ = mod.Close(ctx)
@@ -303,6 +307,8 @@ func (r *rule) newInstance(ctx context.Context) (*instance, error) {
 			return nil, errors.New("instantiate: no stop flag")
 		}
 		inst.stop, inst.raise = stop, func() { stop.Set(1) }
+		inst.timer = time.AfterFunc(time.Hour, inst.raise)
+		inst.timer.Stop()
 		if start := mod.ExportedFunction("_initialize"); start != nil {
 			if err := inst.guarded(ctx, func() error { _, err := start.Call(ctx); return err }); err != nil {
 				_ = mod.Close(ctx)
@@ -359,7 +365,12 @@ func (in *instance) grow(ctx context.Context, n uint32) error {
 	return nil
 }
 
-func (in *instance) close() { _ = in.mod.Close(context.Background()) }
+func (in *instance) close() {
+	if in.timer != nil {
+		in.timer.Stop()
+	}
+	_ = in.mod.Close(context.Background())
+}
 
 // ruleLog is the switchyard.log host function of one rule: lines are
 // truncated to 1 KiB and rate-limited (a burst of logBurst, then

@@ -1,14 +1,14 @@
 package rules
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 )
 
 // rawOutput is the ABI v1 output. Unknown fields are errors; "error" is the
-// SDK's way for a rule to report that it failed.
+// SDK's way for a rule to report that it failed. The JSON tags document the
+// names decodeOutput reads (and serve the encoding/json reference of the
+// tests).
 type rawOutput struct {
 	Targets []Target `json:"targets"`
 	Reason  string   `json:"reason"`
@@ -19,16 +19,12 @@ type rawOutput struct {
 }
 
 // parseOutput validates a rule's output against its input. It returns a
-// nil Decision for no opinion.
+// nil Decision for no opinion. out may be a view of guest memory: nothing
+// returned refers to it.
 func parseOutput(out []byte, in *Input) (*Decision, error) {
 	var o rawOutput
-	dec := json.NewDecoder(bytes.NewReader(out))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&o); err != nil {
+	if err := decodeOutput(out, in.Candidates, &o); err != nil {
 		return nil, fmt.Errorf("output is not a valid decision: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("output is not a valid decision: data after the JSON value")
 	}
 	if o.Error != nil {
 		return nil, fmt.Errorf("rule reported an error: %s", truncate(*o.Error, 256))
@@ -63,6 +59,34 @@ func parseOutput(out []byte, in *Input) (*Decision, error) {
 		}
 	}
 	return &Decision{Targets: o.Targets, Reason: o.Reason, Params: o.Params, Tags: o.Tags}, nil
+}
+
+// rawVerdict is the sy_validate output.
+type rawVerdict struct {
+	Verdict *string `json:"verdict"`
+	Reason  string  `json:"reason"`
+	Error   *string `json:"error"`
+}
+
+// parseVerdict validates a sy_validate output: {} (or no verdict) is
+// accept; unknown fields and verdicts are errors, and so is a rule's own
+// {"error":"..."}. out may be a view of guest memory.
+func parseVerdict(out []byte) (verdict, reason string, err error) {
+	var v rawVerdict
+	if err := decodeVerdict(out, &v); err != nil {
+		return "", "", fmt.Errorf("output is not a valid verdict: %w", err)
+	}
+	if v.Error != nil {
+		return "", "", fmt.Errorf("rule reported an error: %s", truncate(*v.Error, 256))
+	}
+	if v.Verdict == nil {
+		return VerdictAccept, v.Reason, nil
+	}
+	switch *v.Verdict {
+	case VerdictAccept, VerdictRetry, VerdictFallback, VerdictFail:
+		return *v.Verdict, v.Reason, nil
+	}
+	return "", "", fmt.Errorf("verdict %q is not accept, retry, fallback or fail", truncate(*v.Verdict, 64))
 }
 
 func hasCandidate(cs []Candidate, t Target) bool {

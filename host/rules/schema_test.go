@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -16,11 +17,32 @@ import (
 
 func loadSchema(t *testing.T, name string) *jsonschema.Schema {
 	t.Helper()
-	path, err := filepath.Abs(filepath.Join("..", "..", "api", "rules", name))
+	dir, err := filepath.Abs(filepath.Join("..", "..", "api", "rules"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := jsonschema.NewCompiler().Compile(path)
+	// Every schema is known by its $id, so that one can refer to another
+	// (validate-input's request is input's) without a network loader.
+	c := jsonschema.NewCompiler()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.schema.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("schema %s: %v", f, err)
+		}
+		id, _ := doc.(map[string]any)["$id"].(string)
+		if id == "" {
+			t.Fatalf("schema %s has no $id", f)
+		}
+		if err := c.AddResource(id, doc); err != nil {
+			t.Fatalf("schema %s: %v", f, err)
+		}
+	}
+	s, err := c.Compile("https://github.com/switchyard-llm/switchyard/api/rules/" + name)
 	if err != nil {
 		t.Fatalf("schema %s: %v", name, err)
 	}
@@ -126,5 +148,74 @@ func TestGoldenCasesMatchSchemas(t *testing.T) {
 		if err := validJSON(t, inSchema, appendInput(nil, &in, nil)); err != nil {
 			t.Errorf("%s: input does not match the schema: %v", f, err)
 		}
+	}
+}
+
+func TestValidateInputMatchesSchema(t *testing.T) {
+	s := loadSchema(t, "validate-input.schema.json")
+	full := validateInput("an \"answer\"\n")
+	full.Request.Metadata = map[string]json.RawMessage{"tier": json.RawMessage(`"free"`), "bad": json.RawMessage(`{`)}
+	full.Answer.FinishReason = "tool_calls"
+	full.Answer.ToolCalls = []AnswerToolCall{{ID: "c1", Name: "lookup", Arguments: `{"q":`}}
+	for _, tc := range []struct {
+		name  string
+		in    *ValidateInput
+		allow []string
+	}{
+		{name: "empty", in: &ValidateInput{Request: RequestView{Priority: 5, Endpoint: "chat.completions"}}},
+		{name: "full", in: full, allow: []string{"x-tenant"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := appendValidateInput(nil, tc.in, tc.allow)
+			if err := validJSON(t, s, b); err != nil {
+				t.Errorf("encoded input does not match api/rules/validate-input.schema.json: %v\n%s", err, b)
+			}
+			if bytes.Contains(b, []byte("nope")) {
+				t.Errorf("a header the rule did not ask for reached it: %s", b)
+			}
+		})
+	}
+	// The request object is the one sy_route sees.
+	in := testInput()
+	route, validate := string(appendInput(nil, in, []string{"x-tenant"})), string(appendValidateInput(nil, &ValidateInput{Request: in.Request}, []string{"x-tenant"}))
+	req := string(appendRequest(nil, &in.Request, []string{"x-tenant"}))
+	if !strings.Contains(route, `"request":`+req+`,"candidates"`) || !strings.HasPrefix(validate, `{"abi":1,"request":`+req+`,"target"`) {
+		t.Errorf("request objects differ:\n%s\n%s", route, validate)
+	}
+}
+
+func TestValidateOutputSchemaAgreesWithEngine(t *testing.T) {
+	s := loadSchema(t, "validate-output.schema.json")
+	for _, tc := range []struct {
+		name string
+		out  string
+		ok   bool
+	}{
+		{"accept", `{"verdict":"accept"}`, true},
+		{"retry with reason", `{"verdict":"retry","reason":"truncated"}`, true},
+		{"fallback", `{"verdict":"fallback","reason":"refused"}`, true},
+		{"fail", `{"verdict":"fail"}`, true},
+		{"empty is accept", `{}`, true},
+		{"error report", `{"error":"cannot read input"}`, true},
+		{"unknown verdict", `{"verdict":"maybe"}`, false},
+		{"empty verdict", `{"verdict":""}`, false},
+		{"unknown field", `{"verdict":"retry","why":"x"}`, false},
+		{"reason not a string", `{"verdict":"retry","reason":1}`, false},
+		{"not an object", `["retry"]`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			schemaErr := validJSON(t, s, []byte(tc.out))
+			_, _, engineErr := parseVerdict([]byte(tc.out))
+			if tc.name == "error report" {
+				// Schema-valid, but the engine counts it as the rule's failure.
+				if engineErr == nil {
+					t.Fatal("an error report accepted")
+				}
+				engineErr = nil
+			}
+			if (schemaErr == nil) != tc.ok || (engineErr == nil) != tc.ok {
+				t.Errorf("want ok=%v; schema: %v; engine: %v", tc.ok, schemaErr, engineErr)
+			}
+		})
 	}
 }

@@ -99,6 +99,12 @@ type Input struct {
 	Request    RequestView     `json:"request"`
 	Candidates []Candidate     `json:"candidates"`
 	Previous   json.RawMessage `json:"previous"` // nil is sent as null
+
+	// Trace asks for a full trace (the dry run sets it): RuleTrace.InputSHA256
+	// and RuleTrace.Output of every rule. Without it they are left empty,
+	// except Output when a rule's output is refused, which saves hashing the
+	// input and copying outputs on the request path. Rules never see it.
+	Trace bool `json:"-"`
 }
 
 // RequestView is the compact view of the client's request.
@@ -174,11 +180,13 @@ type RuleTrace struct {
 	Rule        string
 	Mode        string
 	SHA256      string // module sha256, hex
-	InputSHA256 string // sha256 of the exact input bytes the rule saw, hex
+	InputSHA256 string // sha256 of the exact input bytes the rule saw, hex; only with Input.Trace
 	Outcome     string
-	Output      json.RawMessage // the rule's raw output (a copy), nil for no opinion
-	Error       string
-	Duration    time.Duration
+	// Output is the rule's raw output (a copy), nil for no opinion; only with
+	// Input.Trace, or when the output was refused (outcome error).
+	Output   json.RawMessage
+	Error    string
+	Duration time.Duration
 }
 
 // Result is the outcome of a chain evaluation.
@@ -213,4 +221,59 @@ type RuleInfo struct {
 	SHA256      string
 	Path        string
 	Quarantined bool
+}
+
+// ValidateInput is what sy_validate receives (DESIGN.md §3, §5):
+// {"abi":1,"request":{...as in sy_route},"target":{...},"answer":{...}}.
+// Request.Headers is filtered per rule, as for sy_route.
+type ValidateInput struct {
+	Request RequestView `json:"request"`
+	Target  Target      `json:"target"`
+	Answer  Answer      `json:"answer"`
+}
+
+// Answer is a provider's answer; for a stream, the text held back so far.
+type Answer struct {
+	Content      string           `json:"content"`
+	ToolCalls    []AnswerToolCall `json:"tool_calls"` // sent as [] when empty
+	FinishReason string           `json:"finish_reason"`
+	Usage        *AnswerUsage     `json:"usage"` // nil is sent as null
+}
+
+// AnswerToolCall is one tool call of an answer; Arguments is the JSON text
+// the model produced, sent as a string.
+type AnswerToolCall struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+}
+
+// AnswerUsage is the token usage reported with an answer.
+type AnswerUsage struct {
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+}
+
+// Verdicts of sy_validate.
+const (
+	VerdictAccept   = "accept"
+	VerdictRetry    = "retry"
+	VerdictFallback = "fallback"
+	VerdictFail     = "fail"
+)
+
+// Verdict is the chain's judgement of an answer.
+type Verdict struct {
+	Rule    string // the judging rule: name@ + 12 hex of its module sha256; "" when all accepted
+	Verdict string // accept, retry, fallback or fail
+	Reason  string // the rule's reason, or why a failing rule with on_error: fail fails the answer
+}
+
+// ValidationObserver is an optional extension of Observer, found by type
+// assertion: RuleValidated is called for every verdict a rule gives in
+// sy_validate (accept, retry, fallback, fail), on the request path, from
+// many goroutines at once. A sy_validate that fails or passes its deadline
+// is reported to RuleEvaluated as outcome error or timeout instead.
+type ValidationObserver interface {
+	RuleValidated(rule, verdict string, d time.Duration)
 }

@@ -76,8 +76,11 @@ func syInit(ptr, n uint32) int32 {
 	return 0
 }
 
-//go:wasmexport sy_validate
-func syValidate(ptr, n uint32) uint64 {
+// ValidateExport is the body of the sy_validate export, which package
+// sdk/rule/validator declares: only rules that import it export sy_validate,
+// so the router asks only rules that really judge answers (each ask is a call
+// into the guest on every answer).
+func ValidateExport(ptr, n uint32) uint64 {
 	in, ok := hostBytes(ptr, n)
 	if !ok {
 		return packOutput(runner.errorOutput("input outside the sy_alloc buffer"))

@@ -27,7 +27,9 @@ func Route(fn RouteFunc) { routeFn = fn }
 // Init registers the function that reads the rule's config (sy_init).
 func Init(fn InitFunc) { initFn = fn }
 
-// Validate registers the function that judges answers (sy_validate).
+// Validate registers the function that judges answers (sy_validate). A rule
+// module exports sy_validate only when it imports sdk/rule/validator: use
+// validator.Register, which calls this.
 func Validate(fn ValidateFunc) { validateFn = fn }
 
 // Runner turns ABI input bytes into ABI output bytes with a route function,
