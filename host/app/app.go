@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -30,7 +31,7 @@ import (
 )
 
 const usage = `usage:
-  switchyard --config FILE [--listen ADDR]   serve
+  switchyard --config FILE [--listen ADDR] [--pprof ADDR]   serve
   switchyard validate --config FILE           load the config, start the plugins, compile the rules, stop
   switchyard rules test --module M --golden G  run a rule against golden cases (see: switchyard rules)
   switchyard --version                        print the version
@@ -51,6 +52,7 @@ func Run(version string, args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", "", "listen address, overrides the config's listen")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	pprofAddr := fs.String("pprof", os.Getenv("SWITCHYARD_PPROF"), "serve net/http/pprof on this loopback address (default $SWITCHYARD_PPROF; off when empty)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,7 +67,42 @@ func Run(version string, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *pprofAddr != "" {
+		stop, err := servePprof(*pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return serve(version, *cfgPath, *listen, log)
+}
+
+// servePprof serves net/http/pprof on its own listener, which must be a loopback address:
+// profiles show request data and cost CPU, so they are never on the public port.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("--pprof %q: want a loopback address such as 127.0.0.1:6060", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		// A diagnostic: serve without it (several routers may share the environment).
+		log.Warn("pprof not served", "err", err)
+		return func() {}, nil
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("pprof serving", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {

@@ -34,7 +34,8 @@ var ProviderOutcomes = []string{
 // an open circuit.
 var FallbackReasons = append(append([]string{}, ProviderOutcomes[1:]...), "circuit_open")
 
-// Validators are the built-in answer checks (rules' sy_validate verdicts use the rule name).
+// Validators are the built-in answer checks; a rule's sy_validate verdicts are counted under
+// the rule's name.
 var Validators = []string{"non_empty", "json", "tool_arguments", "content_filter"}
 
 // RequestStatuses are the HTTP statuses the router answers with.
@@ -72,9 +73,74 @@ type Metrics struct {
 }
 
 type knownLabels struct {
-	models    map[string]bool
+	models    map[string]*ModelSeries
 	providers map[string]bool
 	rules     map[string]bool
+}
+
+// ModelSeries are a public model's per-request series, looked up once per configuration
+// rather than per request (WithLabelValues hashes its labels on every call).
+type ModelSeries struct {
+	m        *Metrics
+	model    string
+	byStatus map[int]prometheus.Counter
+	duration prometheus.Observer
+}
+
+// Name is the model's label value: the model, or Unknown.
+func (s *ModelSeries) Name() string { return s.model }
+
+// Done counts a request answered with status after d.
+func (s *ModelSeries) Done(status int, d time.Duration) {
+	c, ok := s.byStatus[status]
+	if !ok {
+		c = s.m.Requests.WithLabelValues(s.model, strconv.Itoa(status))
+	}
+	c.Inc()
+	s.duration.Observe(d.Seconds())
+}
+
+func (m *Metrics) modelSeries(model string) *ModelSeries {
+	s := &ModelSeries{m: m, model: model, byStatus: make(map[int]prometheus.Counter, len(RequestStatuses)),
+		duration: m.RequestDuration.WithLabelValues(model)}
+	for _, st := range RequestStatuses {
+		s.byStatus[st] = m.Requests.WithLabelValues(model, strconv.Itoa(st))
+	}
+	return s
+}
+
+// TargetSeries are one (provider, catalogue model)'s per-call series, looked up once: a
+// pipeline keeps them per target.
+type TargetSeries struct {
+	outcomes         map[string]prometheus.Counter
+	provider, model  string
+	m                *Metrics
+	Duration, TTFT   prometheus.Observer
+	PromptTokens     prometheus.Counter
+	CompletionTokens prometheus.Counter
+	Cost             prometheus.Counter
+}
+
+// Target returns the series of a (provider, catalogue model) pair.
+func (m *Metrics) Target(provider, model string) *TargetSeries {
+	t := &TargetSeries{outcomes: make(map[string]prometheus.Counter, len(ProviderOutcomes)), provider: provider, model: model, m: m,
+		Duration: m.ProviderDuration.WithLabelValues(provider, model), TTFT: m.ProviderTTFT.WithLabelValues(provider, model),
+		PromptTokens:     m.ProviderTokens.WithLabelValues(provider, model, "prompt"),
+		CompletionTokens: m.ProviderTokens.WithLabelValues(provider, model, "completion"),
+		Cost:             m.ProviderCost.WithLabelValues(provider, model)}
+	for _, o := range ProviderOutcomes {
+		t.outcomes[o] = m.ProviderRequests.WithLabelValues(provider, model, o)
+	}
+	return t
+}
+
+// Outcome counts one upstream call's outcome.
+func (t *TargetSeries) Outcome(outcome string) {
+	c, ok := t.outcomes[outcome]
+	if !ok {
+		c = t.m.ProviderRequests.WithLabelValues(t.provider, t.model, outcome)
+	}
+	c.Inc()
 }
 
 // New creates the collectors and registers them on reg.
@@ -160,13 +226,9 @@ type Labels struct {
 // Prime creates every series the configuration implies at zero and records which label
 // values are known. Call it on each config load, before traffic.
 func (m *Metrics) Prime(l Labels) {
-	k := knownLabels{models: map[string]bool{}, providers: map[string]bool{}, rules: map[string]bool{}}
+	k := knownLabels{models: map[string]*ModelSeries{}, providers: map[string]bool{}, rules: map[string]bool{}}
 	for _, model := range append(l.Models, Unknown) {
-		k.models[model] = true
-		for _, s := range RequestStatuses {
-			m.Requests.WithLabelValues(model, strconv.Itoa(s))
-		}
-		m.RequestDuration.WithLabelValues(model)
+		k.models[model] = m.modelSeries(model)
 	}
 	for _, pm := range l.ProviderModels {
 		k.providers[pm[0]] = true
@@ -181,10 +243,10 @@ func (m *Metrics) Prime(l Labels) {
 		for _, r := range FallbackReasons {
 			m.Fallbacks.WithLabelValues(pm[0], r)
 		}
-		for _, r := range []string{"rate_limited", "upstream_unavailable", "upstream_timeout"} {
+		for _, r := range []string{"rate_limited", "upstream_unavailable", "upstream_timeout", "validation"} {
 			m.Retries.WithLabelValues(pm[0], r)
 		}
-		for _, v := range Validators {
+		for _, v := range append(append([]string{}, Validators...), l.Rules...) {
 			m.ValidationFailure.WithLabelValues(v, pm[0])
 		}
 		m.CircuitOpen.WithLabelValues(pm[0], pm[1])
@@ -210,11 +272,21 @@ func (m *Metrics) Prime(l Labels) {
 }
 
 // Model returns model if the configuration names it, else Unknown.
-func (m *Metrics) Model(model string) string {
-	if k := m.known.Load(); k != nil && k.models[model] {
-		return model
+func (m *Metrics) Model(model string) string { return m.Series(model).Name() }
+
+// Series returns the per-request series of model, or of Unknown when the configuration does
+// not name it.
+func (m *Metrics) Series(model string) *ModelSeries {
+	k := m.known.Load()
+	if k != nil {
+		if s := k.models[model]; s != nil {
+			return s
+		}
+		if s := k.models[Unknown]; s != nil {
+			return s
+		}
 	}
-	return Unknown
+	return m.modelSeries(Unknown) // not primed yet
 }
 
 // RuleEvaluated records one rule evaluation (rules.Observer).

@@ -5,8 +5,6 @@ package pipeline
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -42,6 +40,13 @@ type RuleEvaluator interface {
 	Evaluate(ctx context.Context, in *rules.Input) *rules.Result
 }
 
+// AnswerValidator is what a RuleEvaluator may also implement: rules that judge answers
+// (sy_validate). Validate returns the first verdict other than accept.
+type AnswerValidator interface {
+	HasValidators() bool
+	Validate(ctx context.Context, in *rules.ValidateInput) rules.Verdict
+}
+
 // Options wires a Pipeline.
 type Options struct {
 	Config      *config.File
@@ -73,6 +78,8 @@ type Pipeline struct {
 	breakers    map[string]*circuit.Breaker
 	// native lists the providers whose plugin forwards the client's body as is.
 	native map[string]bool
+	// validators is set when a rule judges answers.
+	validators AnswerValidator
 }
 
 // Describer is what a Dispatcher may also implement to describe its plugin.
@@ -92,8 +99,11 @@ func New(o Options) *Pipeline {
 			CoolDown: o.Config.Circuit.CoolDown.D(), HalfOpenProbes: o.Config.Circuit.HalfOpenProbes})
 	}
 	for _, t := range o.Catalogue.Targets() {
-		p.stats[t.Name] = &targetStats{}
+		p.stats[t.Name] = &targetStats{series: o.Metrics.Target(t.Provider, t.Name)}
 		p.breakers[t.Name] = o.Breakers.Get(BreakerKey(t))
+	}
+	if v, ok := o.Rules.(AnswerValidator); ok && v.HasValidators() {
+		p.validators = v
 	}
 	for name, d := range o.Dispatchers {
 		if in, ok := d.(Describer); ok && in.Info().OpenAINative {
@@ -128,6 +138,8 @@ type Call struct {
 	Header http.Header
 	// Deadline bounds the whole request.
 	Deadline time.Time
+	// Trace asks the rules for a full trace (input digests, outputs): the dry run sets it.
+	Trace bool
 }
 
 // Plan is the ordered list of targets for a call and how it was chosen.
@@ -174,6 +186,7 @@ func (p *Pipeline) Plan(ctx context.Context, call *Call) (*Plan, *wire.Error) {
 	if p.rules != nil {
 		start := time.Now()
 		plan.Input = p.ruleInput(call, candidates)
+		plan.Input.Trace = call.Trace
 		res := p.rules.Evaluate(ctx, plan.Input)
 		plan.RuleTime = time.Since(start)
 		plan.Trace = res.Trace
@@ -220,12 +233,10 @@ func boolLabel(b bool) string {
 
 func (p *Pipeline) ruleInput(call *Call, candidates []*Target) *rules.Input {
 	now := time.Now()
-	var seed [8]byte
-	_, _ = rand.Read(seed[:])
 	chat := call.Chat
 	in := &rules.Input{
 		NowUnixMS:  now.UnixMilli(),
-		RandomSeed: binary.LittleEndian.Uint64(seed[:]) >> 11, // fits a JSON number exactly
+		RandomSeed: mrand.Uint64() >> 11, // fits a JSON number exactly; the runtime's per-P source
 		Request: rules.RequestView{
 			ID: call.ID, Endpoint: "chat.completions", Model: chat.Model, Stream: chat.Stream,
 			Priority: call.Priority, PromptTokensEstimate: chat.PromptTokensEstimate,
@@ -297,10 +308,16 @@ func (p *Pipeline) Stream(ctx context.Context, call *Call, sink StreamSink) (*Ou
 	return out, p.run(ctx, call, out, sink)
 }
 
+// CodeAnswerRejected is the error code when a rule's sy_validate says "fail".
+const CodeAnswerRejected = "answer_rejected"
+
 // refusedError is an answer that came back and was refused by a validator.
 type refusedError struct {
 	validator string
 	reason    string
+	// verdict is what to do next: "fallback" (the default, also when empty), "retry" the
+	// same target, or "fail" the request (a rule's sy_validate verdicts).
+	verdict string
 }
 
 func (e *refusedError) Error() string { return "answer refused by " + e.validator + ": " + e.reason }
@@ -363,6 +380,15 @@ func (p *Pipeline) run(ctx context.Context, call *Call, out *Outcome, sink Strea
 			var pe *provider.Error
 			var re *refusedError
 			if errors.As(err, &re) {
+				switch {
+				case re.verdict == "fail":
+					e := wire.NewError(http.StatusBadGateway, CodeAnswerRejected, "routing rule %q refused the answer: %s", re.validator, re.reason)
+					e.Provider, e.Attempts, e.Fallbacks = t.Provider, out.Attempts, out.Fallbacks
+					return e
+				case re.verdict == "retry" && attempt < p.retry.MaxAttempts:
+					p.m.Retries.WithLabelValues(t.Provider, "validation").Inc()
+					continue
+				}
 				p.leave(t, re.fallbackReason(), ti, len(out.Plan.Targets))
 				break
 			}
@@ -552,23 +578,23 @@ func (p *Pipeline) attempt(ctx context.Context, call *Call, t *Target, d Dispatc
 	if sink == nil {
 		resp, err = d.Complete(actx, req)
 		if err == nil {
-			err = p.validate(req, resp)
+			err = p.validate(ctx, req, resp, out.Plan, t)
 			usage = resp.Usage
 		}
 	} else {
 		ss := newStreamSender(sink, out, t, p.timeouts.StreamIdle.D(), cancel, p.validation.StreamHoldback,
-			func(a *answer, complete bool) error { return p.check(req, a, complete) })
+			func(a *answer, complete bool) error { return p.judge(ctx, req, a, complete, out.Plan, t) })
 		usage, err = d.Stream(actx, req, ss)
 		ss.stop()
 		if !ss.first.IsZero() {
-			p.m.ProviderTTFT.WithLabelValues(t.Provider, t.Name).Observe(ss.first.Sub(start).Seconds())
+			st.series.TTFT.Observe(ss.first.Sub(start).Seconds())
 		}
 		switch {
 		case ss.refused != nil:
 			err = ss.refused
 		case err == nil && !ss.committed:
 			// The stream ended within the hold-back: judge it whole, then let it out.
-			if err = p.check(req, &ss.ans, true); err == nil {
+			if err = p.judge(ctx, req, &ss.ans, true, out.Plan, t); err == nil {
 				err = ss.commit()
 			}
 		}
@@ -603,26 +629,26 @@ func (p *Pipeline) attempt(ctx context.Context, call *Call, t *Target, d Dispatc
 	if ctx.Err() == nil {
 		st.record(dur, err != nil)
 	}
-	p.m.ProviderRequests.WithLabelValues(t.Provider, t.Name, outcome).Inc()
-	p.m.ProviderDuration.WithLabelValues(t.Provider, t.Name).Observe(dur.Seconds())
+	st.series.Outcome(outcome)
+	st.series.Duration.Observe(dur.Seconds())
 	if err != nil {
 		return err
 	}
 	out.Target, out.Response, out.Usage = t, resp, usage
 	if usage != nil {
 		out.CostUSD = t.Cost(usage.PromptTokens, usage.CompletionTokens)
-		p.m.ProviderTokens.WithLabelValues(t.Provider, t.Name, "prompt").Add(float64(usage.PromptTokens))
-		p.m.ProviderTokens.WithLabelValues(t.Provider, t.Name, "completion").Add(float64(usage.CompletionTokens))
-		p.m.ProviderCost.WithLabelValues(t.Provider, t.Name).Add(out.CostUSD)
+		st.series.PromptTokens.Add(float64(usage.PromptTokens))
+		st.series.CompletionTokens.Add(float64(usage.CompletionTokens))
+		st.series.Cost.Add(out.CostUSD)
 	}
 	return nil
 }
 
 // validate applies the original guide's trimming and length options to a whole answer,
 // then the built-in checks.
-func (p *Pipeline) validate(req *provider.Request, r *provider.Response) error {
+func (p *Pipeline) validate(ctx context.Context, req *provider.Request, r *provider.Response, plan *Plan, t *Target) error {
 	if len(r.Choices) == 0 {
-		return &refusedError{"non_empty", "the answer has no choices"}
+		return &refusedError{validator: "non_empty", reason: "the answer has no choices"}
 	}
 	for i := range r.Choices {
 		c := &r.Choices[i]
@@ -633,8 +659,8 @@ func (p *Pipeline) validate(req *provider.Request, r *provider.Response) error {
 			c.Message.Content = truncateUTF8(c.Message.Content, n)
 			c.FinishReason = "length"
 		}
-		a := answer{content: c.Message.Content, refusal: c.Message.Refusal, calls: c.Message.ToolCalls, finish: c.FinishReason}
-		if err := p.check(req, &a, true); err != nil {
+		a := answer{content: c.Message.Content, refusal: c.Message.Refusal, calls: c.Message.ToolCalls, finish: c.FinishReason, usage: r.Usage}
+		if err := p.judge(ctx, req, &a, true, plan, t); err != nil {
 			return err
 		}
 	}
@@ -645,28 +671,54 @@ func (p *Pipeline) validate(req *provider.Request, r *provider.Response) error {
 type answer struct {
 	content, refusal, finish string
 	calls                    []provider.ToolCall
+	usage                    *provider.Usage
+}
+
+// judge runs the built-in checks, then the rules' sy_validate.
+func (p *Pipeline) judge(ctx context.Context, req *provider.Request, a *answer, complete bool, plan *Plan, t *Target) error {
+	if err := p.check(req, a, complete); err != nil {
+		return err
+	}
+	if p.validators == nil || plan == nil || plan.Input == nil {
+		return nil
+	}
+	in := &rules.ValidateInput{Request: plan.Input.Request, Target: rules.Target{Provider: t.Provider, Model: t.Name},
+		Answer: rules.Answer{Content: a.content, FinishReason: a.finish}}
+	for _, c := range a.calls {
+		in.Answer.ToolCalls = append(in.Answer.ToolCalls, rules.AnswerToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
+	}
+	if a.usage != nil {
+		in.Answer.Usage = &rules.AnswerUsage{PromptTokens: a.usage.PromptTokens, CompletionTokens: a.usage.CompletionTokens}
+	}
+	v := p.validators.Validate(ctx, in)
+	switch v.Verdict {
+	case "", "accept":
+		return nil
+	}
+	name, _, _ := strings.Cut(v.Rule, "@")
+	return &refusedError{validator: name, reason: v.Reason, verdict: v.Verdict}
 }
 
 // check runs the built-in validators. complete says the answer is whole; the start of a
 // stream is only judged for what its start can show.
 func (p *Pipeline) check(req *provider.Request, a *answer, complete bool) error {
 	if a.finish == "content_filter" {
-		return &refusedError{"content_filter", "the upstream filtered the answer"}
+		return &refusedError{validator: "content_filter", reason: "the upstream filtered the answer"}
 	}
 	if !complete {
 		return nil
 	}
 	if *p.validation.NonEmpty && strings.TrimSpace(a.content) == "" && len(a.calls) == 0 && a.refusal == "" {
-		return &refusedError{"non_empty", "the answer is empty"}
+		return &refusedError{validator: "non_empty", reason: "the answer is empty"}
 	}
 	for _, c := range a.calls {
 		if c.Arguments != "" && !json.Valid([]byte(c.Arguments)) {
-			return &refusedError{"tool_arguments", "tool call " + c.Name + " has arguments that are not JSON"}
+			return &refusedError{validator: "tool_arguments", reason: "tool call " + c.Name + " has arguments that are not JSON"}
 		}
 	}
 	if rf := req.ResponseFormat; rf != nil && (rf.Type == "json_object" || rf.Type == "json_schema") && len(a.calls) == 0 && a.refusal == "" {
 		if !json.Valid([]byte(strings.TrimSpace(a.content))) {
-			return &refusedError{"json", "response_format asks for JSON and the answer is not JSON"}
+			return &refusedError{validator: "json", reason: "response_format asks for JSON and the answer is not JSON"}
 		}
 	}
 	return nil

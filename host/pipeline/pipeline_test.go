@@ -575,3 +575,65 @@ func TestStreamHoldback(t *testing.T) {
 		t.Errorf("client saw %q from %s (Begin %d times)", strings.Join(s.chunks, ""), out.Target.Provider, s.began)
 	}
 }
+
+// fakeValidator is a rule chain whose sy_validate gives the verdicts in order.
+type fakeValidator struct {
+	fakeRules
+	mu       sync.Mutex
+	verdicts []string
+	seen     []string
+}
+
+func (f *fakeValidator) HasValidators() bool { return true }
+
+func (f *fakeValidator) Validate(_ context.Context, in *rules.ValidateInput) rules.Verdict {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen = append(f.seen, in.Target.Provider+":"+in.Answer.Content)
+	if len(f.verdicts) == 0 {
+		return rules.Verdict{Verdict: "accept"}
+	}
+	v := f.verdicts[0]
+	f.verdicts = f.verdicts[1:]
+	return rules.Verdict{Rule: "judge@0123456789ab", Verdict: v, Reason: "because"}
+}
+
+var _ AnswerValidator = (*fakeValidator)(nil)
+
+func TestRuleVerdicts(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		verdicts     []string
+		wantProvider string
+		wantAttempts int
+		wantCode     string
+	}{
+		{"accept", nil, "a", 1, ""},
+		{"retry the same target", []string{"retry"}, "a", 2, ""},
+		{"fall back", []string{"fallback"}, "b", 2, ""},
+		{"fail the request", []string{"fail"}, "", 1, CodeAnswerRejected},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := &fakeValidator{fakeRules: fakeRules{&rules.Result{}}, verdicts: tc.verdicts}
+			e := newEnv(t, v, "")
+			out, werr := e.p.Complete(context.Background(), call(t, simple))
+			if tc.wantCode != "" {
+				if werr == nil || werr.Code != tc.wantCode || werr.Status != 502 {
+					t.Fatalf("got %v, want 502 %s", werr, tc.wantCode)
+				}
+				return
+			}
+			if werr != nil {
+				t.Fatal(werr)
+			}
+			if out.Target.Provider != tc.wantProvider || out.Attempts != tc.wantAttempts {
+				t.Errorf("answered by %s after %d attempts, want %s after %d", out.Target.Provider, out.Attempts, tc.wantProvider, tc.wantAttempts)
+			}
+			if len(tc.verdicts) > 0 {
+				if n := testutil.ToFloat64(e.m.ValidationFailure.WithLabelValues("judge", "a")); n != 1 {
+					t.Errorf("validation_failures{judge,a} = %v, want 1", n)
+				}
+			}
+		})
+	}
+}

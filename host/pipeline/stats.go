@@ -5,12 +5,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchyard-llm/switchyard/host/metrics"
 )
 
 // targetStats keeps the live statistics rules see for one catalogue model.
 // Record and Snapshot are safe for concurrent use.
 type targetStats struct {
 	inflight atomic.Int64
+	// series are the target's metrics, looked up once.
+	series *metrics.TargetSeries
 
 	mu       sync.Mutex
 	lat      [128]time.Duration // ring of recent successful call durations

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -326,7 +327,7 @@ func (s *Server) parse(c *gin.Context, st *State, start time.Time) (*parsed, *wi
 	if id == "" || len(id) > 128 {
 		id = newRequestID()
 	}
-	c.Header(HeaderRequestID, id)
+	c.Writer.Header().Set(canonRequestID, id)
 	key, werr := s.authenticate(r, st)
 	if werr != nil {
 		return nil, werr
@@ -392,12 +393,9 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	s.m.ActiveRequests.Inc()
 	defer s.m.ActiveRequests.Dec()
 	st := s.state.Load()
-	model := metrics.Unknown
+	series := s.m.Series(metrics.Unknown)
 	status := http.StatusOK
-	defer func() {
-		s.m.Requests.WithLabelValues(model, strconv.Itoa(status)).Inc()
-		s.m.RequestDuration.WithLabelValues(model).Observe(time.Since(start).Seconds())
-	}()
+	defer func() { series.Done(status, time.Since(start)) }()
 
 	p, werr := s.parse(c, st, start)
 	if werr != nil {
@@ -405,7 +403,7 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		s.writeError(c, werr)
 		return
 	}
-	model = s.m.Model(p.call.Chat.Model)
+	series = s.m.Series(p.call.Chat.Model)
 	ctx, cancel := context.WithDeadline(c.Request.Context(), p.call.Deadline)
 	defer cancel()
 	if werr := s.admit(ctx, st, p.call.Priority); werr != nil {
@@ -422,14 +420,14 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	s.outcomeHeaders(c, out)
 	overhead := time.Since(start) - out.Upstream
 	s.m.Overhead.Observe(overhead.Seconds())
-	c.Header(HeaderOverhead, formatMS(overhead))
+	c.Writer.Header().Set(canonOverhead, formatMS(overhead))
 	if werr != nil {
 		werr = ended(ctx, werr)
 		status = werr.Status
 		s.writeError(c, werr)
 		return
 	}
-	c.Header(HeaderCost, formatUSD(out.CostUSD))
+	c.Writer.Header().Set(canonCost, formatUSD(out.CostUSD))
 	bodyModel := out.Response.Model
 	if bodyModel == "" {
 		bodyModel = out.Target.Upstream
@@ -440,8 +438,28 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	if out.Response.Created == 0 {
 		out.Response.Created = start.Unix()
 	}
-	c.Data(http.StatusOK, "application/json", wire.EncodeCompletion(out.Response, bodyModel))
+	buf := bufPool.Get().(*[]byte)
+	*buf = wire.AppendCompletion((*buf)[:0], out.Response, bodyModel)
+	c.Data(http.StatusOK, "application/json", *buf)
+	if cap(*buf) <= 64<<10 {
+		bufPool.Put(buf)
+	}
 }
+
+// bufPool holds the buffers answers are encoded into.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// The response headers' canonical forms, so setting them does not canonicalize each time.
+var (
+	canonRequestID = http.CanonicalHeaderKey(HeaderRequestID)
+	canonProvider  = http.CanonicalHeaderKey(HeaderProvider)
+	canonModel     = http.CanonicalHeaderKey(HeaderModel)
+	canonRule      = http.CanonicalHeaderKey(HeaderRule)
+	canonAttempts  = http.CanonicalHeaderKey(HeaderAttempts)
+	canonFallbacks = http.CanonicalHeaderKey(HeaderFallbacks)
+	canonOverhead  = http.CanonicalHeaderKey(HeaderOverhead)
+	canonCost      = http.CanonicalHeaderKey(HeaderCost)
+)
 
 // outcomeHeaders sets the x-switchyard-* headers known once the pipeline is done or
 // has committed to a target.
@@ -449,16 +467,21 @@ func (s *Server) outcomeHeaders(c *gin.Context, out *pipeline.Outcome) {
 	if out == nil {
 		return
 	}
-	h := c.Writer.Header()
+	// One backing array for the values: a header's value is a one-element slice.
+	vals := make([]string, 0, 5)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		c.Writer.Header()[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
 	if out.Target != nil {
-		h.Set(HeaderProvider, out.Target.Provider)
-		h.Set(HeaderModel, out.Target.Name)
+		set(canonProvider, out.Target.Provider)
+		set(canonModel, out.Target.Name)
 	}
 	if out.Plan != nil {
-		h.Set(HeaderRule, out.Plan.Rule)
+		set(canonRule, out.Plan.Rule)
 	}
-	h.Set(HeaderAttempts, strconv.Itoa(out.Attempts))
-	h.Set(HeaderFallbacks, strconv.Itoa(out.Fallbacks))
+	set(canonAttempts, strconv.Itoa(out.Attempts))
+	set(canonFallbacks, strconv.Itoa(out.Fallbacks))
 }
 
 func formatMS(d time.Duration) string {
@@ -476,6 +499,7 @@ func (s *Server) dryRun(c *gin.Context) {
 		s.writeError(c, werr)
 		return
 	}
+	p.call.Trace = true
 	plan, werr := st.Pipeline.Plan(c.Request.Context(), p.call)
 	if werr != nil && plan == nil {
 		s.writeError(c, werr)

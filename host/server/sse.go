@@ -21,6 +21,8 @@ type sseSink struct {
 	created int64
 	model   string
 	started bool
+	// buf is reused for every event of the stream.
+	buf []byte
 }
 
 // Begin sends the status and headers; called once, before the first chunk.
@@ -51,16 +53,21 @@ func (k *sseSink) Chunk(ch *provider.Chunk) error {
 	if ch.Model != "" {
 		model = ch.Model
 	}
-	return k.event(wire.EncodeChunk(ch, k.id, model, k.created))
+	k.buf = append(k.buf[:0], "data: "...)
+	k.buf = wire.AppendChunk(k.buf, ch, k.id, model, k.created)
+	return k.send()
 }
 
 func (k *sseSink) event(data []byte) error {
+	k.buf = append(append(k.buf[:0], "data: "...), data...)
+	return k.send()
+}
+
+// send ends the event in k.buf and flushes it to the client.
+func (k *sseSink) send() error {
+	k.buf = append(k.buf, "\n\n"...)
 	w := k.c.Writer
-	buf := make([]byte, 0, len(data)+8)
-	buf = append(buf, "data: "...)
-	buf = append(buf, data...)
-	buf = append(buf, "\n\n"...)
-	if _, err := w.Write(buf); err != nil {
+	if _, err := w.Write(k.buf); err != nil {
 		return err
 	}
 	w.Flush()
@@ -102,7 +109,8 @@ func (s *Server) stream(ctx context.Context, c *gin.Context, p *parsed, start ti
 		_ = sink.event(werr.JSON())
 		status = werr.Status
 	} else if p.call.Chat.Provider.IncludeUsage && out.Usage != nil {
-		_ = sink.event(wire.EncodeUsageChunk(out.Usage, sink.id, sink.model, sink.created))
+		sink.buf = wire.AppendUsageChunk(append(sink.buf[:0], "data: "...), out.Usage, sink.id, sink.model, sink.created)
+		_ = sink.send()
 	}
 	sum := summary{Attempts: out.Attempts, Fallbacks: out.Fallbacks, CostUSD: out.CostUSD, OverheadMS: float64(overhead.Microseconds()) / 1e3}
 	if out.Target != nil {

@@ -1,0 +1,142 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchyard-llm/switchyard/host/config"
+	"github.com/switchyard-llm/switchyard/host/metrics"
+	"github.com/switchyard-llm/switchyard/host/pipeline"
+	"github.com/switchyard-llm/switchyard/host/rules"
+	"github.com/switchyard-llm/switchyard/sdk/provider"
+)
+
+// benchProvider answers at once: a 1 KB answer, or a stream of chunks deltas. It speaks
+// OpenAI natively, like the openai plugin, so the pipeline builds the raw body too.
+type benchProvider struct {
+	content string
+	chunks  int
+}
+
+func (f *benchProvider) Complete(_ context.Context, req *provider.Request) (*provider.Response, error) {
+	return &provider.Response{ID: "chatcmpl-bench", Model: req.Model, Created: 1700000000,
+		Choices: []provider.Choice{{Message: provider.Message{Role: "assistant", Content: f.content}, FinishReason: "stop"}},
+		Usage:   &provider.Usage{PromptTokens: 260, CompletionTokens: 256}}, nil
+}
+
+func (f *benchProvider) Stream(_ context.Context, req *provider.Request, out provider.ChunkSender) (*provider.Usage, error) {
+	piece := f.content[:len(f.content)/f.chunks]
+	for i := 0; i < f.chunks; i++ {
+		c := &provider.Chunk{ID: "chatcmpl-bench", Model: req.Model, Choices: []provider.Delta{{Content: piece}}}
+		if i == 0 {
+			c.Choices[0].Role = "assistant"
+		}
+		if err := out.Send(c); err != nil {
+			return nil, err
+		}
+	}
+	if err := out.Send(&provider.Chunk{ID: "chatcmpl-bench", Model: req.Model, Choices: []provider.Delta{{FinishReason: "stop"}}}); err != nil {
+		return nil, err
+	}
+	return &provider.Usage{PromptTokens: 260, CompletionTokens: 256}, nil
+}
+
+func (f *benchProvider) Info() provider.Info { return provider.Info{OpenAINative: true} }
+
+// benchRules has no opinion, so the model's route is taken, after building the rule input.
+type benchRules struct{}
+
+func (benchRules) Evaluate(context.Context, *rules.Input) *rules.Result { return &rules.Result{} }
+
+const benchConfig = `
+providers:
+  - {name: openai, plugin: /bin/true}
+models:
+  - {name: bench-small, provider: openai, model: gpt-bench, context_window: 128000, usd_per_mtok_in: 0.15, usd_per_mtok_out: 0.6}
+routes:
+  - {name: bench, targets: [bench-small]}
+`
+
+func benchServer(b *testing.B) *Server {
+	b.Helper()
+	cfg, err := config.Parse([]byte(benchConfig), func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	cat := pipeline.NewCatalogue(cfg)
+	m.Prime(metrics.Labels{Models: cat.Names(), ProviderModels: [][2]string{{"openai", "bench-small"}}, Plugins: []string{"openai"}})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := pipeline.New(pipeline.Options{Config: cfg, Catalogue: cat, Metrics: m, Logger: log, Rules: benchRules{},
+		Dispatchers: map[string]pipeline.Dispatcher{"openai": &benchProvider{content: strings.Repeat("lorem ipsum ", 85), chunks: 20}}})
+	return New(NewState(cfg, p), Options{Metrics: m, Gatherer: reg, Logger: log})
+}
+
+// benchBody is a chat request of about 1 KB like the load test's.
+func benchBody(stream bool) []byte {
+	head := `{"model":"bench","max_tokens":256,`
+	if stream {
+		head += `"stream":true,"stream_options":{"include_usage":true},`
+	}
+	head += `"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"`
+	tail := `"}],"temperature":0.2,"user":"bench"}`
+	return []byte(head + strings.Repeat("lorem ipsum ", (1024-len(head)-len(tail))/12) + tail)
+}
+
+// discardWriter is a ResponseWriter and Flusher that keeps nothing, so the benchmark
+// measures the handler, not a recorder's buffer.
+type discardWriter struct {
+	h      http.Header
+	status int
+	n      int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(s int)           { w.status = s }
+func (w *discardWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+func (w *discardWriter) Flush()                      {}
+
+func benchHandler(b *testing.B, stream bool) {
+	s := benchServer(b)
+	h := s.Handler()
+	body := benchBody(stream)
+	// Check once that the answer is what a client expects.
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body)))
+	if rec.Code != http.StatusOK || (stream && !strings.HasSuffix(rec.Body.String(), "data: [DONE]\n\n")) {
+		b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+	}
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil)
+	req.Header.Set("Content-Type", "application/json")
+	rd := bytes.NewReader(body)
+	w := &discardWriter{h: http.Header{}}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rd.Reset(body)
+		req.Body = io.NopCloser(rd)
+		clear(w.h)
+		w.status, w.n = 0, 0
+		h.ServeHTTP(w, req)
+		if w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+}
+
+// BenchmarkChatCompletion is the whole non-streaming handler: parse, rules input, the
+// pipeline with a native dispatcher that answers at once, the encoded 1 KB answer.
+func BenchmarkChatCompletion(b *testing.B) { benchHandler(b, false) }
+
+// BenchmarkChatStream is a streamed answer of 20 content chunks, a finish and a usage chunk.
+func BenchmarkChatStream(b *testing.B) { benchHandler(b, true) }
