@@ -5,8 +5,10 @@ package openai
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -218,13 +220,51 @@ func (p *Provider) Complete(ctx context.Context, r *provider.Request) (*provider
 		return nil, provider.NewError(provider.KindInvalidRequest, "openai: %v", err)
 	}
 	var failed *httpFailure
+	var res *http.Response
 	opts := append(st.callOptions(r.Model, &failed), bodyOpts...)
-	resp, err := st.chat.New(ctx, params, opts...)
-	if err != nil {
+	// The answer is decoded by decodeCompletion, not by openai-go (see response.go).
+	opts = append(opts, option.WithResponseBodyInto(&res))
+	if _, err := st.chat.New(ctx, params, opts...); err != nil {
 		return nil, classify(ctx, err, failed, st.secrets)
 	}
-	return responseFrom(resp), nil
+	if res == nil || res.Body == nil {
+		return nil, provider.NewError(provider.KindUpstreamUnavailable, "the upstream sent no answer")
+	}
+	body, err := readBody(res)
+	_ = res.Body.Close()
+	if err != nil {
+		return nil, classify(ctx, err, nil, st.secrets)
+	}
+	resp, err := decodeCompletion(body)
+	if err != nil {
+		return nil, classify(ctx, err, nil, st.secrets)
+	}
+	return resp, nil
 }
+
+// maxAnswer bounds a whole answer's body: more could not reach the host anyway.
+const maxAnswer = provider.MaxMessageSize
+
+// readBody reads a whole answer, in one allocation when its length is known.
+func readBody(res *http.Response) ([]byte, error) {
+	if n := res.ContentLength; n >= 0 && n <= maxAnswer {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(res.Body, b); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return b, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer+1))
+	if err == nil && len(b) > maxAnswer {
+		err = errAnswerTooLarge
+	}
+	return b, err
+}
+
+var errAnswerTooLarge = errors.New("the answer is larger than 64 MiB")
 
 // Stream sends a streaming chat completion, forwards each chunk's deltas to out and
 // returns the usage of the final usage chunk. A stream that ends without "data: [DONE]"
@@ -242,7 +282,8 @@ func (p *Provider) Stream(ctx context.Context, r *provider.Request, out provider
 	var res *http.Response
 	opts := append(st.callOptions(r.Model, &failed), bodyOpts...)
 	// This is what ChatCompletionService.NewStreaming does, with a decoder that remembers
-	// whether [DONE] came: NewStreaming ends the same way on [DONE] and on a cut connection.
+	// whether [DONE] came (NewStreaming ends the same way on [DONE] and on a cut
+	// connection) and chunks decoded by the plugin (see response.go).
 	opts = append(opts, option.WithResponseBodyInto(&res))
 	if _, err := st.chat.New(ctx, params, opts...); err != nil {
 		return nil, classify(ctx, err, failed, st.secrets)
@@ -251,30 +292,37 @@ func (p *Provider) Stream(ctx context.Context, r *provider.Request, out provider
 		return nil, provider.NewError(provider.KindUpstreamUnavailable, "the upstream sent no stream")
 	}
 	dec := &doneDecoder{Decoder: ssestream.NewDecoder(res)}
-	stream := ssestream.NewStream[oai.ChatCompletionChunk](dec, nil)
-	defer stream.Close()
+	defer dec.Close()
 
 	var usage *provider.Usage
 	open := map[int64]bool{} // choices seen without a finish reason
-	for stream.Next() {
-		c := stream.Current()
-		if c.JSON.Usage.Valid() {
+	var c wireChunk
+	for dec.Next() {
+		ev := dec.Event()
+		if isDone(ev.Data) {
+			break
+		}
+		c = wireChunk{}
+		if err := decodeChunk(ev, &c); err != nil {
+			return usage, classify(ctx, err, nil, st.secrets)
+		}
+		if c.Usage != nil {
 			usage = usageFrom(c.Usage)
 		}
 		if len(c.Choices) == 0 {
 			continue
 		}
 		for _, ch := range c.Choices {
-			open[ch.Index] = ch.FinishReason == ""
+			open[int64(ch.Index)] = ch.FinishReason == ""
 		}
-		if err := out.Send(chunkFrom(c)); err != nil {
+		if err := out.Send(chunkFrom(&c)); err != nil {
 			return usage, provider.NewError(provider.KindCancelled, "the stream's receiver went away")
 		}
 	}
-	if err := stream.Err(); err != nil {
-		return usage, classify(ctx, err, nil, st.secrets)
-	}
 	if !dec.done {
+		if err := dec.Err(); err != nil {
+			return usage, classify(ctx, err, nil, st.secrets)
+		}
 		if err := ctx.Err(); err != nil {
 			return usage, classify(ctx, err, nil, st.secrets)
 		}
@@ -289,6 +337,24 @@ func (p *Provider) Stream(ctx context.Context, r *provider.Request, out provider
 		}
 	}
 	return usage, nil
+}
+
+// decodeChunk decodes one event of a stream into c. An event with a top-level "error"
+// (checked before the chunk's shape, as openai-go does) is an *ssestream.StreamError.
+func decodeChunk(ev ssestream.Event, c *wireChunk) error {
+	err := json.Unmarshal(ev.Data, c)
+	if err != nil {
+		var e struct {
+			Error json.RawMessage `json:"error"`
+		}
+		if json.Unmarshal(ev.Data, &e) == nil && e.Error != nil {
+			c.Error = e.Error
+		}
+	}
+	if c.Error != nil {
+		return &ssestream.StreamError{Message: "received error while streaming: " + string(c.Error), Event: ev}
+	}
+	return err
 }
 
 // doneDecoder is an SSE decoder that remembers whether the stream's "[DONE]" event came.

@@ -3,6 +3,7 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	oai "github.com/openai/openai-go/v3"
@@ -230,6 +231,14 @@ func encodeTool(t provider.Tool) ([]byte, error) {
 // host needs usage; it decides what the client sees); for a whole answer, stream and
 // stream_options are removed. Every other byte is the client's.
 func rawOptions(raw []byte, stream bool) ([]option.RequestOption, error) {
+	if !stream && !mayHoldStreamKey(raw) {
+		// The common whole-answer body: nothing to remove, so no need to split it (nor to
+		// check it again: the host parsed it).
+		if b := bytes.TrimSpace(raw); len(b) == 0 || b[0] != '{' {
+			return nil, errors.New("raw body is not a JSON object")
+		}
+		return []option.RequestOption{option.WithRequestBody("application/json", bytes.Clone(raw))}, nil
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
 		return nil, fmt.Errorf("raw body is not a JSON object: %w", err)
@@ -257,4 +266,11 @@ func rawOptions(raw []byte, stream bool) ([]option.RequestOption, error) {
 		opts = append(opts, option.WithJSONSet("stream_options.include_usage", true))
 	}
 	return opts, nil
+}
+
+// mayHoldStreamKey reports whether raw may have a top-level "stream" or "stream_options"
+// key. False is exact: neither key can be written without the bytes `"stream`, unless
+// escaped as \uXXXX.
+func mayHoldStreamKey(raw []byte) bool {
+	return bytes.Contains(raw, []byte(`"stream`)) || bytes.Contains(raw, []byte(`\u`))
 }

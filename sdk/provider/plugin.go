@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -18,6 +20,9 @@ const ProtocolVersion = 1
 
 // PluginName is the name under which a plugin process serves its Provider.
 const PluginName = "provider"
+
+// defaultGCPercent is the plugin process's GOGC unless the environment sets one.
+const defaultGCPercent = 400
 
 // MaxMessageSize bounds one gRPC message in either direction, on both sides.
 const MaxMessageSize = 64 << 20
@@ -84,9 +89,16 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *g
 // handshake); log to stderr, which the host shows in its log.
 //
 // Serve also exits the process when the host dies (its parent process changes), so a
-// plugin never outlives a killed host.
+// plugin never outlives a killed host. With SWITCHYARD_PLUGIN_PPROF set to a loopback
+// address, it serves net/http/pprof there (for profiling; off by default).
 func Serve(impl Provider) {
 	go watchParent(os.Getppid(), 500*time.Millisecond)
+	startPprof()
+	if os.Getenv("GOGC") == "" {
+		// A plugin's live heap is a few MiB, so at the default of 100 it collects many
+		// times a second under load (see README.md). GOGC in the environment wins.
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: HandshakeConfig(),
 		VersionedPlugins: map[int]plugin.PluginSet{
@@ -96,6 +108,10 @@ func Serve(impl Provider) {
 			opts = append(opts,
 				grpc.MaxRecvMsgSize(MaxMessageSize),
 				grpc.MaxSendMsgSize(MaxMessageSize),
+				// Calls run on reused goroutines, whose stacks have already grown, instead
+				// of a new goroutine per call; a call finding every worker busy still gets
+				// its own goroutine.
+				grpc.NumStreamWorkers(uint32(2*runtime.GOMAXPROCS(0))),
 			)
 			return grpc.NewServer(opts...)
 		},
