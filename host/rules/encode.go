@@ -5,7 +5,9 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"unicode/utf8"
+
+	// The guest SDK's JSON string writer: the host writes rule inputs the same way.
+	guest "github.com/switchyard-llm/switchyard/sdk/rule"
 )
 
 // appendInput appends the ABI v1 input JSON of in to dst, with only the
@@ -26,9 +28,9 @@ func appendInput(dst []byte, in *Input, allow []string) []byte {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"provider":`...)
-		dst = appendString(dst, c.Provider)
+		dst = guest.AppendString(dst, c.Provider)
 		dst = append(dst, `,"model":`...)
-		dst = appendString(dst, c.Model)
+		dst = guest.AppendString(dst, c.Model)
 		dst = append(dst, `,"context_window":`...)
 		dst = strconv.AppendInt(dst, c.ContextWindow, 10)
 		dst = append(dst, `,"usd_per_mtok_in":`...)
@@ -40,7 +42,7 @@ func appendInput(dst []byte, in *Input, allow []string) []byte {
 		dst = append(dst, `,"healthy":`...)
 		dst = strconv.AppendBool(dst, c.Healthy)
 		dst = append(dst, `,"circuit":`...)
-		dst = appendString(dst, c.Circuit)
+		dst = guest.AppendString(dst, c.Circuit)
 		dst = append(dst, `,"p50_ms":`...)
 		dst = appendFloat(dst, c.P50MS)
 		dst = append(dst, `,"p95_ms":`...)
@@ -65,11 +67,11 @@ func appendInput(dst []byte, in *Input, allow []string) []byte {
 // client-controlled object.
 func appendRequest(dst []byte, r *RequestView, allow []string) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendString(dst, r.ID)
+	dst = guest.AppendString(dst, r.ID)
 	dst = append(dst, `,"endpoint":`...)
-	dst = appendString(dst, r.Endpoint)
+	dst = guest.AppendString(dst, r.Endpoint)
 	dst = append(dst, `,"model":`...)
-	dst = appendString(dst, r.Model)
+	dst = guest.AppendString(dst, r.Model)
 	dst = append(dst, `,"stream":`...)
 	dst = strconv.AppendBool(dst, r.Stream)
 	dst = append(dst, `,"priority":`...)
@@ -89,9 +91,9 @@ func appendRequest(dst []byte, r *RequestView, allow []string) []byte {
 	dst = append(dst, `,"json_mode":`...)
 	dst = strconv.AppendBool(dst, r.JSONMode)
 	dst = append(dst, `,"key":`...)
-	dst = appendString(dst, r.Key)
+	dst = guest.AppendString(dst, r.Key)
 	dst = append(dst, `,"user":`...)
-	dst = appendString(dst, r.User)
+	dst = guest.AppendString(dst, r.User)
 	dst = append(dst, `,"tags":`...)
 	dst = appendStrings(dst, r.Tags)
 	dst = append(dst, `,"metadata":{`...)
@@ -105,7 +107,7 @@ func appendRequest(dst []byte, r *RequestView, allow []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, k)
+		dst = guest.AppendString(dst, k)
 		dst = append(dst, ':')
 		if v := r.Metadata[k]; len(v) > 0 && json.Valid(v) {
 			dst = append(dst, v...)
@@ -124,9 +126,9 @@ func appendRequest(dst []byte, r *RequestView, allow []string) []byte {
 			dst = append(dst, ',')
 		}
 		n++
-		dst = appendString(dst, h)
+		dst = guest.AppendString(dst, h)
 		dst = append(dst, ':')
-		dst = appendString(dst, v)
+		dst = guest.AppendString(dst, v)
 	}
 	return append(dst, `}}`...)
 }
@@ -137,12 +139,12 @@ func appendValidateInput(dst []byte, in *ValidateInput, allow []string) []byte {
 	dst = append(dst, `{"abi":1,"request":`...)
 	dst = appendRequest(dst, &in.Request, allow)
 	dst = append(dst, `,"target":{"provider":`...)
-	dst = appendString(dst, in.Target.Provider)
+	dst = guest.AppendString(dst, in.Target.Provider)
 	dst = append(dst, `,"model":`...)
-	dst = appendString(dst, in.Target.Model)
+	dst = guest.AppendString(dst, in.Target.Model)
 	a := &in.Answer
 	dst = append(dst, `},"answer":{"content":`...)
-	dst = appendString(dst, a.Content)
+	dst = guest.AppendString(dst, a.Content)
 	dst = append(dst, `,"tool_calls":[`...)
 	for i := range a.ToolCalls {
 		tc := &a.ToolCalls[i]
@@ -150,15 +152,15 @@ func appendValidateInput(dst []byte, in *ValidateInput, allow []string) []byte {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"id":`...)
-		dst = appendString(dst, tc.ID)
+		dst = guest.AppendString(dst, tc.ID)
 		dst = append(dst, `,"name":`...)
-		dst = appendString(dst, tc.Name)
+		dst = guest.AppendString(dst, tc.Name)
 		dst = append(dst, `,"arguments":`...)
-		dst = appendString(dst, tc.Arguments)
+		dst = guest.AppendString(dst, tc.Arguments)
 		dst = append(dst, '}')
 	}
 	dst = append(dst, `],"finish_reason":`...)
-	dst = appendString(dst, a.FinishReason)
+	dst = guest.AppendString(dst, a.FinishReason)
 	dst = append(dst, `,"usage":`...)
 	if u := a.Usage; u != nil {
 		dst = append(dst, `{"prompt_tokens":`...)
@@ -215,52 +217,7 @@ func appendStrings(dst []byte, ss []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, s)
+		dst = guest.AppendString(dst, s)
 	}
 	return append(dst, ']')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD and
-// <, >, & are left as they are (the input is not HTML).
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

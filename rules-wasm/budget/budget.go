@@ -63,7 +63,7 @@ func parse(data []byte) (config, error) {
 	if v.Kind() != rule.Object {
 		return config{}, errors.New("config must be an object")
 	}
-	if err := checkKeys(v, "", "tiers", "tier_from", "key_tiers", "default_tier", "reject_unknown",
+	if err := v.CheckKeys("", "tiers", "tier_from", "key_tiers", "default_tier", "reject_unknown",
 		"max_prompt_tokens", "prompt_reject_status", "no_model", "skip_unavailable"); err != nil {
 		return config{}, err
 	}
@@ -132,10 +132,10 @@ func parse(data []byte) (config, error) {
 		}
 		c.defaultTier = i
 	}
-	if c.rejectUnknown, err = boolKey(v, "reject_unknown", false); err != nil {
+	if c.rejectUnknown, err = v.BoolKey("reject_unknown", false); err != nil {
 		return config{}, err
 	}
-	if c.skipUnavailable, err = boolKey(v, "skip_unavailable", true); err != nil {
+	if c.skipUnavailable, err = v.BoolKey("skip_unavailable", true); err != nil {
 		return config{}, err
 	}
 
@@ -182,7 +182,7 @@ func parseTier(name string, v rule.Value) (tier, error) {
 	if v.Kind() != rule.Object {
 		return tier{}, errors.New(where + ": must be an object")
 	}
-	if err := checkKeys(v, where+".", "models", "max_tokens"); err != nil {
+	if err := v.CheckKeys(where+".", "models", "max_tokens"); err != nil {
 		return tier{}, err
 	}
 	t := tier{name: name, tag: "tier:" + name}
@@ -274,7 +274,7 @@ func route(in *rule.Input, d *rule.Decision) {
 	for _, ref := range t.models {
 		for j := range cs {
 			c := &cs[j]
-			if !added[j] && matches(ref, c) && (!cfg.skipUnavailable || c.Healthy && c.Circuit != "open") {
+			if !added[j] && c.Is(ref) && (!cfg.skipUnavailable || c.Healthy && c.Circuit != "open") {
 				added[j] = true
 				d.Add(c.Provider, c.Model)
 			}
@@ -309,44 +309,4 @@ func unknownMessage(name string) string {
 		return "key " + strconv.Quote(name) + " has no tier"
 	}
 	return "unknown tier " + strconv.Quote(name)
-}
-
-// matches reports whether ref ("model" or "provider/model") names c.
-func matches(ref string, c *rule.Candidate) bool {
-	if ref == c.Model {
-		return true
-	}
-	p := len(c.Provider)
-	return len(ref) == p+1+len(c.Model) && ref[p] == '/' && ref[:p] == c.Provider && ref[p+1:] == c.Model
-}
-
-func checkKeys(v rule.Value, where string, known ...string) error {
-	keys := v.Keys()
-	for i, k := range keys {
-		if slices.Contains(keys[:i], k) {
-			return errors.New("config key " + strconv.Quote(where+k) + " is repeated")
-		}
-		ok := false
-		for _, n := range known {
-			if k == n {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return errors.New("unknown config key " + strconv.Quote(where+k))
-		}
-	}
-	return nil
-}
-
-func boolKey(v rule.Value, key string, def bool) (bool, error) {
-	x := v.Get(key)
-	switch x.Kind() {
-	case rule.Missing:
-		return def, nil
-	case rule.Bool:
-		return x.Bool(def), nil
-	}
-	return def, errors.New(strconv.Quote(key) + " must be true or false")
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"math"
-	"slices"
 	"strconv"
 
 	"github.com/switchyard-llm/switchyard/sdk/rule"
@@ -33,8 +32,8 @@ func parseConfig(data []byte) (config, error) {
 	if v.Kind() != rule.Object {
 		return config{}, errors.New("cheapest-fit: config must be an object")
 	}
-	if err := checkKeys(v, "max_targets", "default_output_tokens", "max_priority", "max_cost_usd",
-		"required_capabilities", "allow_half_open"); err != nil {
+	if err := prefixed("cheapest-fit: ", v.CheckKeys("", "max_targets", "default_output_tokens", "max_priority", "max_cost_usd",
+		"required_capabilities", "allow_half_open")); err != nil {
 		return config{}, err
 	}
 	c := defaultConfig()
@@ -155,26 +154,6 @@ func fit(r *rule.Request, c *rule.Candidate, need int64) bool {
 	return true
 }
 
-func checkKeys(v rule.Value, known ...string) error {
-	keys := v.Keys()
-	for i, k := range keys {
-		if slices.Contains(keys[:i], k) {
-			return errors.New("cheapest-fit: config key " + strconv.Quote(k) + " is repeated")
-		}
-		ok := false
-		for _, n := range known {
-			if k == n {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return errors.New("cheapest-fit: unknown config key " + strconv.Quote(k))
-		}
-	}
-	return nil
-}
-
 // intKey reads an optional integer in [lo, hi].
 func intKey(v rule.Value, key string, def, lo, hi int64) (int64, error) {
 	x := v.Get(key)
@@ -187,4 +166,12 @@ func intKey(v rule.Value, key string, def, lo, hi int64) (int64, error) {
 			strconv.FormatInt(lo, 10) + " to " + strconv.FormatInt(hi, 10))
 	}
 	return n, nil
+}
+
+// prefixed adds the rule's name to an error.
+func prefixed(p string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(p + err.Error())
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"slices"
 	"strconv"
 
 	"github.com/switchyard-llm/switchyard/sdk/rule"
@@ -42,7 +41,7 @@ func parse(data []byte) (config, error) {
 	if v.Kind() != rule.Object {
 		return config{}, errors.New("config must be an object")
 	}
-	if err := checkKeys(v, "", "routes", "default", "skip_unavailable"); err != nil {
+	if err := v.CheckKeys("", "routes", "default", "skip_unavailable"); err != nil {
 		return config{}, err
 	}
 	c := config{skipUnavailable: true}
@@ -81,7 +80,7 @@ func parseRoute(comp *compiler, v rule.Value, i int) (route, error) {
 	if v.Kind() != rule.Object {
 		return fail("must be an object")
 	}
-	if err := checkKeys(v, where+".", "when", "then", "reject", "reason", "name"); err != nil {
+	if err := v.CheckKeys(where+".", "when", "then", "reject", "reason", "name"); err != nil {
 		return route{}, err
 	}
 	var r route
@@ -105,7 +104,7 @@ func parseRoute(comp *compiler, v rule.Value, i int) (route, error) {
 		if rej.Kind() != rule.Object {
 			return fail(`"reject" must be an object {"status": 403, "message": "..."}`)
 		}
-		if err := checkKeys(rej, where+".reject.", "status", "message"); err != nil {
+		if err := rej.CheckKeys(where+".reject.", "status", "message"); err != nil {
 			return route{}, err
 		}
 		st := rej.Get("status")
@@ -196,40 +195,11 @@ func addModels(d *rule.Decision, cs []rule.Candidate, refs []string) bool {
 	for _, ref := range refs {
 		for j := range cs {
 			c := &cs[j]
-			if !added[j] && matches(ref, c) && (!cfg.skipUnavailable || c.Healthy && c.Circuit != "open") {
+			if !added[j] && c.Is(ref) && (!cfg.skipUnavailable || c.Healthy && c.Circuit != "open") {
 				added[j] = true
 				d.Add(c.Provider, c.Model)
 			}
 		}
 	}
 	return len(d.Targets) > 0
-}
-
-// matches reports whether ref ("model" or "provider/model") names c.
-func matches(ref string, c *rule.Candidate) bool {
-	if ref == c.Model {
-		return true
-	}
-	p := len(c.Provider)
-	return len(ref) == p+1+len(c.Model) && ref[p] == '/' && ref[:p] == c.Provider && ref[p+1:] == c.Model
-}
-
-func checkKeys(v rule.Value, where string, known ...string) error {
-	keys := v.Keys()
-	for i, k := range keys {
-		if slices.Contains(keys[:i], k) {
-			return errors.New("config key " + strconv.Quote(where+k) + " is repeated")
-		}
-		ok := false
-		for _, n := range known {
-			if k == n {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return errors.New("unknown config key " + strconv.Quote(where+k))
-		}
-	}
-	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"math"
-	"slices"
 	"strconv"
 
 	"github.com/switchyard-llm/switchyard/sdk/rule"
@@ -36,8 +35,8 @@ func parseConfig(data []byte) (config, error) {
 	if v.Kind() != rule.Object {
 		return config{}, errors.New("latency: config must be an object")
 	}
-	if err := checkKeys(v, "metric", "mode", "error_penalty_ms", "inflight_penalty_ms", "max_error_rate",
-		"unmeasured", "allow_half_open", "max_targets"); err != nil {
+	if err := prefixed("latency: ", v.CheckKeys("", "metric", "mode", "error_penalty_ms", "inflight_penalty_ms", "max_error_rate",
+		"unmeasured", "allow_half_open", "max_targets")); err != nil {
 		return config{}, err
 	}
 	c := defaultConfig()
@@ -184,26 +183,6 @@ func route(in *rule.Input, d *rule.Decision) {
 	d.Tags = append(d.Tags, cfg.tag)
 }
 
-func checkKeys(v rule.Value, known ...string) error {
-	keys := v.Keys()
-	for i, k := range keys {
-		if slices.Contains(keys[:i], k) {
-			return errors.New("latency: config key " + strconv.Quote(k) + " is repeated")
-		}
-		ok := false
-		for _, n := range known {
-			if k == n {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return errors.New("latency: unknown config key " + strconv.Quote(k))
-		}
-	}
-	return nil
-}
-
 // enumKey reads an optional string that must be one of allowed.
 func enumKey(v rule.Value, key, def string, allowed ...string) (string, error) {
 	x := v.Get(key)
@@ -238,4 +217,12 @@ func numKey(v rule.Value, key string, def, lo, hi float64) (float64, error) {
 			strconv.FormatFloat(lo, 'g', -1, 64) + " to " + strconv.FormatFloat(hi, 'g', -1, 64))
 	}
 	return f, nil
+}
+
+// prefixed adds the rule's name to an error.
+func prefixed(p string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(p + err.Error())
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"math"
-	"slices"
 	"strconv"
 
 	"github.com/switchyard-llm/switchyard/sdk/rule"
@@ -39,7 +38,7 @@ func parseConfig(data []byte) (config, error) {
 	if v.Kind() != rule.Object {
 		return config{}, errors.New("priority-tiers: config must be an object")
 	}
-	if err := checkKeys(v, "", "tiers", "skip_unavailable", "reject_below"); err != nil {
+	if err := v.CheckKeys("", "tiers", "skip_unavailable", "reject_below"); err != nil {
 		return config{}, err
 	}
 	c := config{skipUnavailable: true}
@@ -59,10 +58,10 @@ func parseConfig(data []byte) (config, error) {
 		}
 		c.tiers = append(c.tiers, t)
 	}
-	if c.skipUnavailable, err = boolKey(v, "skip_unavailable", true); err != nil {
+	if c.skipUnavailable, err = v.BoolKey("skip_unavailable", true); err != nil {
 		return config{}, err
 	}
-	if c.rejectBelow, err = boolKey(v, "reject_below", false); err != nil {
+	if c.rejectBelow, err = v.BoolKey("reject_below", false); err != nil {
 		return config{}, err
 	}
 	lowest := c.tiers[len(c.tiers)-1].minPriority
@@ -76,7 +75,7 @@ func parseTier(v rule.Value, i int) (tier, error) {
 	if v.Kind() != rule.Object {
 		return fail("must be an object")
 	}
-	if err := checkKeys(v, where+".", "name", "min_priority", "models", "max_tokens", "temperature", "top_p", "reasoning_effort"); err != nil {
+	if err := v.CheckKeys(where+".", "name", "min_priority", "models", "max_tokens", "temperature", "top_p", "reasoning_effort"); err != nil {
 		return tier{}, err
 	}
 	var t tier
@@ -162,7 +161,7 @@ func route(in *rule.Input, d *rule.Decision) {
 	for _, ref := range t.models {
 		for j := range cs {
 			c := &cs[j]
-			if !added[j] && matches(ref, c) && (!cfg.skipUnavailable || c.Healthy && c.Circuit != "open") {
+			if !added[j] && c.Is(ref) && (!cfg.skipUnavailable || c.Healthy && c.Circuit != "open") {
 				added[j] = true
 				d.Add(c.Provider, c.Model)
 			}
@@ -179,46 +178,6 @@ func route(in *rule.Input, d *rule.Decision) {
 	d.Params.ReasoningEffort = t.reasoningEffort
 	d.Reason = t.reason
 	d.Tags = append(d.Tags, t.tag)
-}
-
-// matches reports whether ref ("model" or "provider/model") names c.
-func matches(ref string, c *rule.Candidate) bool {
-	if ref == c.Model {
-		return true
-	}
-	p := len(c.Provider)
-	return len(ref) == p+1+len(c.Model) && ref[p] == '/' && ref[:p] == c.Provider && ref[p+1:] == c.Model
-}
-
-func checkKeys(v rule.Value, where string, known ...string) error {
-	keys := v.Keys()
-	for i, k := range keys {
-		if slices.Contains(keys[:i], k) {
-			return errors.New("priority-tiers: config key " + strconv.Quote(where+k) + " is repeated")
-		}
-		ok := false
-		for _, n := range known {
-			if k == n {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return errors.New("priority-tiers: unknown config key " + strconv.Quote(where+k))
-		}
-	}
-	return nil
-}
-
-func boolKey(v rule.Value, key string, def bool) (bool, error) {
-	x := v.Get(key)
-	switch x.Kind() {
-	case rule.Missing:
-		return def, nil
-	case rule.Bool:
-		return x.Bool(def), nil
-	}
-	return def, errors.New("priority-tiers: " + strconv.Quote(key) + " must be true or false")
 }
 
 // floatKey reads an optional number in [lo, hi]; nil when absent.

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"math"
-	"slices"
 	"strconv"
 
 	"github.com/switchyard-llm/switchyard/sdk/rule"
@@ -37,8 +36,8 @@ func parseConfig(data []byte) (config, error) {
 	if v.Kind() != rule.Object {
 		return config{}, errors.New("weighted: config must be an object")
 	}
-	if err := checkKeys(v, "", "weights", "sticky", "salt", "fallback", "skip_unavailable"); err != nil {
-		return config{}, err
+	if err := v.CheckKeys("", "weights", "sticky", "salt", "fallback", "skip_unavailable"); err != nil {
+		return config{}, errors.New("weighted: " + err.Error())
 	}
 	c := config{sticky: "none", fallback: true, skipUnavailable: true}
 
@@ -99,10 +98,10 @@ func parseConfig(data []byte) (config, error) {
 	}
 	c.salt = hashString(fnvOffset, salt)
 	c.salt = (c.salt ^ 0xff) * fnvPrime // separator: salt "a"+user "b" differs from salt "ab"+user ""
-	if c.fallback, err = boolKey(v, "fallback", c.fallback); err != nil {
+	if c.fallback, err = v.BoolKey("fallback", c.fallback); err != nil {
 		return config{}, err
 	}
-	if c.skipUnavailable, err = boolKey(v, "skip_unavailable", c.skipUnavailable); err != nil {
+	if c.skipUnavailable, err = v.BoolKey("skip_unavailable", c.skipUnavailable); err != nil {
 		return config{}, err
 	}
 	return c, nil
@@ -160,7 +159,7 @@ func route(in *rule.Input, d *rule.Decision) {
 		a := &cfg.arms[i]
 		present[i] = false
 		for j := range cs {
-			if matches(a.ref, &cs[j]) && (!cfg.skipUnavailable || available(&cs[j])) {
+			if cs[j].Is(a.ref) && (!cfg.skipUnavailable || available(&cs[j])) {
 				present[i] = true
 				break
 			}
@@ -210,20 +209,11 @@ func addArm(d *rule.Decision, cs []rule.Candidate, i int) {
 	ref := cfg.arms[i].ref
 	for j := range cs {
 		c := &cs[j]
-		if !added[j] && matches(ref, c) && (!cfg.skipUnavailable || available(c)) {
+		if !added[j] && c.Is(ref) && (!cfg.skipUnavailable || available(c)) {
 			added[j] = true
 			d.Add(c.Provider, c.Model)
 		}
 	}
-}
-
-// matches reports whether ref ("model" or "provider/model") names c.
-func matches(ref string, c *rule.Candidate) bool {
-	if ref == c.Model {
-		return true
-	}
-	p := len(c.Provider)
-	return len(ref) == p+1+len(c.Model) && ref[p] == '/' && ref[:p] == c.Provider && ref[p+1:] == c.Model
 }
 
 func available(c *rule.Candidate) bool { return c.Healthy && c.Circuit != "open" }
@@ -254,34 +244,3 @@ func mix(x uint64) uint64 {
 
 // unit maps a hash to (0, 1), both ends excluded.
 func unit(x uint64) float64 { return (float64(x>>11) + 0.5) / (1 << 53) }
-
-func checkKeys(v rule.Value, where string, known ...string) error {
-	keys := v.Keys()
-	for i, k := range keys {
-		if slices.Contains(keys[:i], k) {
-			return errors.New("weighted: config key " + strconv.Quote(where+k) + " is repeated")
-		}
-		ok := false
-		for _, n := range known {
-			if k == n {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return errors.New("weighted: unknown config key " + strconv.Quote(where+k))
-		}
-	}
-	return nil
-}
-
-func boolKey(v rule.Value, key string, def bool) (bool, error) {
-	x := v.Get(key)
-	switch x.Kind() {
-	case rule.Missing:
-		return def, nil
-	case rule.Bool:
-		return x.Bool(def), nil
-	}
-	return def, errors.New("weighted: " + strconv.Quote(key) + " must be true or false")
-}
