@@ -513,6 +513,7 @@ func TestCommands(t *testing.T) {
 		{"dangling target", strings.Replace(baseConfig(t, ""), "targets: [mock-small, backup-small]", "targets: [mock-small, ghost]", 1), `target "ghost"`},
 		{"unset variable", baseConfig(t, "") + "\nadmin:\n  key: ${SWITCHYARD_TEST_UNSET_VAR}\n", "SWITCHYARD_TEST_UNSET_VAR"},
 		{"not a wasm module", baseConfig(t, "rules:\n  - {name: junk, module: "+good+"}\n"), "junk"},
+		{"golden case fails", baseConfig(t, "rules:\n  - {name: tiered, module: "+built(t, "rules/tiered.wasm")+", golden: "+failingGolden(t)+"}\n"), "golden case"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
@@ -528,6 +529,30 @@ func TestCommands(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingGolden writes a golden case the tiered rule cannot pass (it expects a reject).
+func failingGolden(t *testing.T) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(root(t), "rules-wasm/tiered/testdata/golden/*.json"))
+	if len(files) == 0 {
+		t.Fatal("no tiered golden cases")
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]json.RawMessage
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	c["expect"] = json.RawMessage(`{"reject":{"status":403}}`)
+	b, _ = json.Marshal(c)
+	p := filepath.Join(t.TempDir(), "never.json")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestDefaultConfig serves host/config/default.yaml, as `make run` does, and asks every
