@@ -161,8 +161,6 @@ func initRule(data []byte) error {
 	return nil
 }
 
-var added []bool // per candidate: already a target; reused
-
 func decide(in *rule.Input, d *rule.Decision) {
 	for i := range cfg.routes {
 		r := &cfg.routes[i]
@@ -187,19 +185,6 @@ func decide(in *rule.Input, d *rule.Decision) {
 // addModels adds the candidates that serve refs, in refs order, each once,
 // and reports whether it added any.
 func addModels(d *rule.Decision, cs []rule.Candidate, refs []string) bool {
-	if cap(added) < len(cs) {
-		added = make([]bool, len(cs))
-	}
-	added = added[:len(cs)]
-	clear(added)
-	for _, ref := range refs {
-		for j := range cs {
-			c := &cs[j]
-			if !added[j] && c.Is(ref) && (!cfg.skipUnavailable || c.Healthy && c.Circuit != "open") {
-				added[j] = true
-				d.Add(c.Provider, c.Model)
-			}
-		}
-	}
+	d.AddNamed(cs, cfg.skipUnavailable, refs...)
 	return len(d.Targets) > 0
 }

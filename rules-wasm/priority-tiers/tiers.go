@@ -135,8 +135,6 @@ func initRule(data []byte) error {
 	return nil
 }
 
-var added []bool // per candidate: already a target; reused
-
 func route(in *rule.Input, d *rule.Decision) {
 	r := &in.Request
 	var t *tier
@@ -152,21 +150,7 @@ func route(in *rule.Input, d *rule.Decision) {
 		}
 		return
 	}
-	cs := in.Candidates
-	if cap(added) < len(cs) {
-		added = make([]bool, len(cs))
-	}
-	added = added[:len(cs)]
-	clear(added)
-	for _, ref := range t.models {
-		for j := range cs {
-			c := &cs[j]
-			if !added[j] && c.Is(ref) && (!cfg.skipUnavailable || c.Healthy && c.Circuit != "open") {
-				added[j] = true
-				d.Add(c.Provider, c.Model)
-			}
-		}
-	}
+	d.AddNamed(in.Candidates, cfg.skipUnavailable, t.models...)
 	if len(d.Targets) == 0 {
 		return // none of the tier's models can serve: no opinion
 	}

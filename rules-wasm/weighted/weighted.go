@@ -119,7 +119,6 @@ func initRule(data []byte) error {
 
 var (
 	present   []bool // per arm: some candidate can serve it; reused
-	added     []bool // per candidate: already a target; reused
 	reasonBuf = make([]byte, 0, 128)
 )
 
@@ -159,7 +158,7 @@ func route(in *rule.Input, d *rule.Decision) {
 		a := &cfg.arms[i]
 		present[i] = false
 		for j := range cs {
-			if cs[j].Is(a.ref) && (!cfg.skipUnavailable || available(&cs[j])) {
+			if cs[j].Is(a.ref) && (!cfg.skipUnavailable || cs[j].Available()) {
 				present[i] = true
 				break
 			}
@@ -176,11 +175,6 @@ func route(in *rule.Input, d *rule.Decision) {
 		return // no weighted model among the candidates: no opinion
 	}
 
-	if cap(added) < len(cs) {
-		added = make([]bool, len(cs))
-	}
-	added = added[:len(cs)]
-	clear(added)
 	addArm(d, cs, best)
 	if cfg.fallback {
 		for _, i := range cfg.order {
@@ -206,17 +200,8 @@ func route(in *rule.Input, d *rule.Decision) {
 
 // addArm adds the candidates that serve arm i, in input order, once each.
 func addArm(d *rule.Decision, cs []rule.Candidate, i int) {
-	ref := cfg.arms[i].ref
-	for j := range cs {
-		c := &cs[j]
-		if !added[j] && c.Is(ref) && (!cfg.skipUnavailable || available(c)) {
-			added[j] = true
-			d.Add(c.Provider, c.Model)
-		}
-	}
+	d.AddNamed(cs, cfg.skipUnavailable, cfg.arms[i].ref)
 }
-
-func available(c *rule.Candidate) bool { return c.Healthy && c.Circuit != "open" }
 
 const (
 	fnvOffset uint64 = 14695981039346656037

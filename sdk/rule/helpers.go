@@ -44,3 +44,34 @@ func (v Value) BoolKey(key string, def bool) (bool, error) {
 	}
 	return def, errors.New(strconv.Quote(key) + " must be true or false")
 }
+
+// Available reports whether the candidate can take a request now: its plugin is up and
+// its circuit is not open.
+func (c *Candidate) Available() bool { return c.Healthy && c.Circuit != "open" }
+
+// AddNamed adds as targets, in refs order, the candidates each ref names (see Is) that
+// are not targets yet; with onlyAvailable it skips candidates that are not Available.
+// It returns how many it added.
+func (d *Decision) AddNamed(cands []Candidate, onlyAvailable bool, refs ...string) int {
+	n := 0
+	for _, ref := range refs {
+		for i := range cands {
+			c := &cands[i]
+			if !c.Is(ref) || onlyAvailable && !c.Available() || d.hasTarget(c) {
+				continue
+			}
+			d.Add(c.Provider, c.Model)
+			n++
+		}
+	}
+	return n
+}
+
+func (d *Decision) hasTarget(c *Candidate) bool {
+	for _, t := range d.Targets {
+		if t.Provider == c.Provider && t.Model == c.Model {
+			return true
+		}
+	}
+	return false
+}
