@@ -211,24 +211,9 @@ func (st *state) bodyOptions(r *provider.Request, stream bool) (oai.ChatCompleti
 
 // Complete sends one chat completion and maps the answer.
 func (p *Provider) Complete(ctx context.Context, r *provider.Request) (*provider.Response, error) {
-	st, err := p.state()
+	st, res, err := p.send(ctx, r, false)
 	if err != nil {
 		return nil, err
-	}
-	params, bodyOpts, err := st.bodyOptions(r, false)
-	if err != nil {
-		return nil, provider.NewError(provider.KindInvalidRequest, "openai: %v", err)
-	}
-	var failed *httpFailure
-	var res *http.Response
-	opts := append(st.callOptions(r.Model, &failed), bodyOpts...)
-	// The answer is decoded by decodeCompletion, not by openai-go (see response.go).
-	opts = append(opts, option.WithResponseBodyInto(&res))
-	if _, err := st.chat.New(ctx, params, opts...); err != nil {
-		return nil, classify(ctx, err, failed, st.secrets)
-	}
-	if res == nil || res.Body == nil {
-		return nil, provider.NewError(provider.KindUpstreamUnavailable, "the upstream sent no answer")
 	}
 	body, err := readBody(res)
 	_ = res.Body.Close()
@@ -240,6 +225,31 @@ func (p *Provider) Complete(ctx context.Context, r *provider.Request) (*provider
 		return nil, classify(ctx, err, nil, st.secrets)
 	}
 	return resp, nil
+}
+
+// send makes the upstream call through openai-go and returns the raw response, whose
+// body the caller decodes itself (see response.go) and must close. Errors are already
+// classified.
+func (p *Provider) send(ctx context.Context, r *provider.Request, stream bool) (*state, *http.Response, error) {
+	st, err := p.state()
+	if err != nil {
+		return nil, nil, err
+	}
+	params, bodyOpts, err := st.bodyOptions(r, stream)
+	if err != nil {
+		return nil, nil, provider.NewError(provider.KindInvalidRequest, "openai: %v", err)
+	}
+	var failed *httpFailure
+	var res *http.Response
+	opts := append(st.callOptions(r.Model, &failed), bodyOpts...)
+	opts = append(opts, option.WithResponseBodyInto(&res))
+	if _, err := st.chat.New(ctx, params, opts...); err != nil {
+		return nil, nil, classify(ctx, err, failed, st.secrets)
+	}
+	if res == nil || res.Body == nil {
+		return nil, nil, provider.NewError(provider.KindUpstreamUnavailable, "the upstream sent no answer")
+	}
+	return st, res, nil
 }
 
 // maxAnswer bounds a whole answer's body: more could not reach the host anyway.
@@ -270,26 +280,12 @@ var errAnswerTooLarge = errors.New("the answer is larger than 64 MiB")
 // returns the usage of the final usage chunk. A stream that ends without "data: [DONE]"
 // before every choice finished is an upstream_unavailable error, never a clean end.
 func (p *Provider) Stream(ctx context.Context, r *provider.Request, out provider.ChunkSender) (*provider.Usage, error) {
-	st, err := p.state()
-	if err != nil {
-		return nil, err
-	}
-	params, bodyOpts, err := st.bodyOptions(r, true)
-	if err != nil {
-		return nil, provider.NewError(provider.KindInvalidRequest, "openai: %v", err)
-	}
-	var failed *httpFailure
-	var res *http.Response
-	opts := append(st.callOptions(r.Model, &failed), bodyOpts...)
 	// This is what ChatCompletionService.NewStreaming does, with a decoder that remembers
 	// whether [DONE] came (NewStreaming ends the same way on [DONE] and on a cut
 	// connection) and chunks decoded by the plugin (see response.go).
-	opts = append(opts, option.WithResponseBodyInto(&res))
-	if _, err := st.chat.New(ctx, params, opts...); err != nil {
-		return nil, classify(ctx, err, failed, st.secrets)
-	}
-	if res == nil || res.Body == nil {
-		return nil, provider.NewError(provider.KindUpstreamUnavailable, "the upstream sent no stream")
+	st, res, err := p.send(ctx, r, true)
+	if err != nil {
+		return nil, err
 	}
 	dec := &doneDecoder{Decoder: ssestream.NewDecoder(res)}
 	defer dec.Close()
