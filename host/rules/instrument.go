@@ -3,33 +3,38 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // This file compiles the deadline check into the rule itself.
 //
-// instrument rewrites a rule's Wasm binary so that every function, on
-// entry and at the head of every loop, counts down a budget of checks
-// (fuel). When the budget runs out, the guest calls memory.grow(0), which
+// instrument rewrites a rule's Wasm binary so that every function that
+// calls counts its entries in a module-wide budget (fuel, a global), and
+// every loop header counts its iterations in a counter local of its
+// function. Every 16,384 of either, the guest calls memory.grow(0), which
 // leaves native code for Go (so the Go scheduler can preempt the goroutine
-// and run timers), traps with unreachable if the stop flag is set, and
-// refills the budget. The host sets the flag when the rule's deadline
-// passes (see instance.arm). Fuel and flag are two new mutable i32 globals,
-// appended after every existing global; the flag is exported as
-// stopFlagExport.
+// and run timers), and traps with unreachable if the stop flag is set. The
+// host sets the flag when the rule's deadline passes (see instance.arm).
+// Fuel and flag are two new mutable i32 globals, appended after every
+// existing global; the flag is exported as stopFlagExport. jumps.go makes
+// the jumps of Go's Wasm code direct where that is exact.
 //
 // wazero's own mechanism (WithCloseOnContextDone) calls back into Go at
-// every loop header, which costs a Go rule ~2,000 exits per evaluation; a
-// global.get and a branch cost about a nanosecond. Why this is safe, and
-// what falls back to wazero's mechanism, is written down in README.md.
+// every loop header, which costs a Go rule ~2,000 exits per evaluation.
+// Why this is safe, and what falls back to wazero's mechanism, is written
+// down in README.md.
 
 // stopFlagExport is the export name of the stop flag. A module that
 // already imports or exports it is refused at load.
 const stopFlagExport = "sy_stop_flag"
 
-// fuelPerYield is the number of checks between two visits to Go: a Go
-// rule passes ~2,000 checks per evaluation, a tight loop one per
+// fuelPerYield is the number of counted entries, or loop iterations of
+// one function call, between two visits to Go: a tight loop counts one per
 // iteration (~1 ns), so a stopped guest notices within tens of µs.
 const fuelPerYield = 1 << 14
+
+// The loop check masks its counter with fuelPerYield-1.
+var _ [0]struct{} = [fuelPerYield & (fuelPerYield - 1)]struct{}{}
 
 // errReservedName refuses a module that uses the stop flag's name.
 var errReservedName = errors.New("uses the export name " + stopFlagExport + ", which the host reserves")
@@ -37,7 +42,9 @@ var errReservedName = errors.New("uses the export name " + stopFlagExport + ", w
 // Section ids of the Wasm binary format.
 const (
 	secCustom    = 0
+	secType      = 1
 	secImport    = 2
+	secFunction  = 3
 	secMemory    = 5
 	secGlobal    = 6
 	secExport    = 7
@@ -107,10 +114,17 @@ func instrument(wasm []byte) ([]byte, error) {
 		secs = append(secs, section{id: id, start: start, end: r.off, payload: payload})
 	}
 
-	var importedGlobals, definedGlobals, memories uint32
+	var (
+		importedGlobals, definedGlobals, memories uint32
+		typeParams, funcTypes                     []uint32
+	)
 	for _, s := range secs {
 		var err error
 		switch s.id {
+		case secType:
+			typeParams, err = scanTypes(s.payload)
+		case secFunction:
+			funcTypes, err = scanFunctions(s.payload)
 		case secImport:
 			importedGlobals, memories, err = scanImports(s.payload)
 		case secMemory:
@@ -123,7 +137,7 @@ func instrument(wasm []byte) ([]byte, error) {
 			definedGlobals = gr.u32()
 			err = gr.err
 		case secExport:
-			_, err = scanExports(s.payload)
+			_, err = scanExports(s.payload, math.MaxUint64) // globals are checked below
 		case secStart:
 			err = errors.New("has a start function, which runs before the host can arm the stop flag")
 		case secTag:
@@ -140,8 +154,15 @@ func instrument(wasm []byte) ([]byte, error) {
 	if memories == 0 {
 		return nil, errors.New("has no memory for the memory.grow(0) yield")
 	}
+	params := make([]uint32, len(funcTypes))
+	for i, t := range funcTypes {
+		if uint64(t) >= uint64(len(typeParams)) {
+			return nil, fmt.Errorf("function %d has type %d, past the type section", i, t)
+		}
+		params[i] = typeParams[t]
+	}
 	fuel, stop := uint32(globals), uint32(globals)+1
-	check := appendCheck(nil, fuel, stop)
+	ck := checks{globals: uint32(globals), stop: stop, entry: appendEntryCheck(nil, fuel, stop)}
 
 	out := make([]byte, 0, len(wasm)+len(wasm)/16+64)
 	out = append(out, header...)
@@ -177,7 +198,7 @@ func instrument(wasm []byte) ([]byte, error) {
 			out = appendSection(out, secGlobal, p)
 			wroteGlobal = true
 		case secExport:
-			n, err := scanExports(s.payload)
+			n, err := scanExports(s.payload, globals)
 			if err != nil {
 				return nil, err
 			}
@@ -188,7 +209,7 @@ func instrument(wasm []byte) ([]byte, error) {
 			out = appendSection(out, secExport, appendStopExport(p, stop))
 			wroteExport = true
 		case secCode:
-			p, err := rewriteCode(s.payload, fuel, check)
+			p, err := rewriteCode(s.payload, params, &ck)
 			if err != nil {
 				return nil, err
 			}
@@ -202,7 +223,15 @@ func instrument(wasm []byte) ([]byte, error) {
 	return out, nil
 }
 
-// appendCheck appends the check:
+// checks holds what the rewriter inserts into function bodies.
+type checks struct {
+	globals uint32 // the original module's globals: an index at or past it is refused
+	stop    uint32 // the stop flag
+	entry   []byte // the check at the entry of a function that calls
+}
+
+// appendEntryCheck appends the check at a function's entry, which counts
+// calls in the module-wide fuel:
 //
 //	global.get $fuel  i32.const 1  i32.sub  global.set $fuel
 //	global.get $fuel  i32.eqz
@@ -211,20 +240,67 @@ func instrument(wasm []byte) ([]byte, error) {
 //	  global.get $stop  if  unreachable  end
 //	  i32.const fuelPerYield  global.set $fuel
 //	end
-func appendCheck(b []byte, fuel, stop uint32) []byte {
+func appendEntryCheck(b []byte, fuel, stop uint32) []byte {
 	b = append(b, 0x23)
 	b = appendU32(b, fuel)
 	b = append(b, 0x41, 0x01, 0x6b, 0x24)
 	b = appendU32(b, fuel)
 	b = append(b, 0x23)
 	b = appendU32(b, fuel)
-	b = append(b, 0x45, 0x04, 0x40, 0x41, 0x00, 0x40, 0x00, 0x1a, 0x23)
-	b = appendU32(b, stop)
-	b = append(b, 0x04, 0x40, 0x00, 0x0b, 0x41)
+	b = append(b, 0x45, 0x04, 0x40)
+	b = appendYield(b, stop)
+	b = append(b, 0x41)
 	b = appendS32(b, fuelPerYield)
 	b = append(b, 0x24)
 	b = appendU32(b, fuel)
 	return append(b, 0x0b)
+}
+
+// appendCount appends the count of a loop iteration in the function's
+// counter local, kept in a register, leaving on the stack whether this is
+// not a 16,384th iteration:
+//
+//	local.get $n  i32.const 1  i32.add  local.tee $n
+//	i32.const fuelPerYield-1  i32.and
+func appendCount(b []byte, counter uint32) []byte {
+	b = append(b, 0x20)
+	b = appendU32(b, counter)
+	b = append(b, 0x41, 0x01, 0x6a, 0x22)
+	b = appendU32(b, counter)
+	b = append(b, 0x41)
+	b = appendS32(b, fuelPerYield-1)
+	return append(b, 0x71)
+}
+
+// appendLoopCheck appends the check at a loop header:
+//
+//	<count>  i32.eqz  if  <yield>  end
+func appendLoopCheck(b []byte, counter, stop uint32) []byte {
+	b = append(appendCount(b, counter), 0x45, 0x04, 0x40)
+	b = appendYield(b, stop)
+	return append(b, 0x0b)
+}
+
+// appendBackCheck appends what replaces br L on a backward jump of a
+// dispatch loop: the loop check, arranged so that the common path is one
+// br_if back to the loop, with no merge point:
+//
+//	<count>  br_if L  <yield>  br L
+func appendBackCheck(b []byte, counter, stop, label uint32) []byte {
+	b = append(appendCount(b, counter), 0x0d)
+	b = appendU32(b, label)
+	b = appendYield(b, stop)
+	b = append(b, 0x0c)
+	return appendU32(b, label)
+}
+
+// appendYield appends the visit to Go and the stop flag's test:
+//
+//	i32.const 0  memory.grow 0  drop  global.get $stop  if  unreachable  end
+func appendYield(b []byte, stop uint32) []byte {
+	b = append(b, 0x41, 0x00, 0x40, 0x00, 0x1a, 0x23)
+	b = appendU32(b, stop)
+	return append(b, 0x04, 0x40, 0x00, 0x0b)
 }
 
 // appendStopGlobals appends the fuel, (mut i32) = fuelPerYield, and the
@@ -268,6 +344,45 @@ func appendU32(b []byte, v uint32) []byte {
 	return append(b, byte(v))
 }
 
+// scanTypes returns the number of parameters of each function type.
+func scanTypes(p []byte) ([]uint32, error) {
+	r := reader{b: p}
+	n := r.vecLen()
+	params := make([]uint32, 0, n)
+	for ; n > 0 && r.err == nil; n-- {
+		if form := r.byte(); form != 0x60 && r.err == nil {
+			r.fail(fmt.Errorf("type form 0x%02x", form))
+		}
+		np := r.u32()
+		for i := np; i > 0 && r.err == nil; i-- {
+			r.valType()
+		}
+		for i := r.u32(); i > 0 && r.err == nil; i-- {
+			r.valType()
+		}
+		params = append(params, np)
+	}
+	if err := r.end(); err != nil {
+		return nil, fmt.Errorf("type section: %w", err)
+	}
+	return params, nil
+}
+
+// scanFunctions returns the type index of each function the module
+// defines.
+func scanFunctions(p []byte) ([]uint32, error) {
+	r := reader{b: p}
+	n := r.vecLen()
+	types := make([]uint32, 0, n)
+	for ; n > 0 && r.err == nil; n-- {
+		types = append(types, r.u32())
+	}
+	if err := r.end(); err != nil {
+		return nil, fmt.Errorf("function section: %w", err)
+	}
+	return types, nil
+}
+
 // scanImports returns the number of imported globals and memories, and
 // refuses an import named like the stop flag.
 func scanImports(p []byte) (globals, memories uint32, err error) {
@@ -299,16 +414,19 @@ func scanImports(p []byte) (globals, memories uint32, err error) {
 }
 
 // scanExports returns the number of exports and refuses one named like the
-// stop flag.
-func scanExports(p []byte) (uint32, error) {
+// stop flag, and one of a global at or past globals (the original count),
+// which the new globals would otherwise make valid.
+func scanExports(p []byte, globals uint64) (uint32, error) {
 	r := reader{b: p}
 	count := r.u32()
 	for n := count; n > 0 && r.err == nil; n-- {
 		if string(r.name()) == stopFlagExport {
 			return 0, errReservedName
 		}
-		r.byte()
-		r.u32()
+		kind := r.byte()
+		if idx := r.u32(); kind == 0x03 && uint64(idx) >= globals && r.err == nil {
+			return 0, fmt.Errorf("exports global %d, out of range", idx)
+		}
 	}
 	return count, r.end()
 }
@@ -336,11 +454,19 @@ func rewriteGlobals(p []byte, globals uint32) ([]byte, error) {
 	return appendStopGlobals(out), nil
 }
 
-// rewriteCode inserts check at the entry of every function body and after
-// every loop's block type, and re-encodes the body sizes.
-func rewriteCode(p []byte, stop uint32, check []byte) ([]byte, error) {
+// maxLocals bounds a function's locals, the counter included (wazero's
+// limit is far higher; no real rule comes near it).
+const maxLocals = 1 << 20
+
+// rewriteCode rewrites every function body (see rewriteBody) and
+// re-encodes the body sizes. params[i] is the parameter count of the i-th
+// body's function.
+func rewriteCode(p []byte, params []uint32, c *checks) ([]byte, error) {
 	r := reader{b: p}
 	count := r.u32()
+	if r.err == nil && uint64(count) != uint64(len(params)) {
+		return nil, fmt.Errorf("code section has %d bodies for %d functions", count, len(params))
+	}
 	out := appendU32(make([]byte, 0, len(p)+len(p)/8+16), count)
 	var body []byte
 	for i := uint32(0); i < count && r.err == nil; i++ {
@@ -350,7 +476,7 @@ func rewriteCode(p []byte, stop uint32, check []byte) ([]byte, error) {
 			break
 		}
 		var err error
-		body, err = rewriteBody(body[:0], src, stop, check)
+		body, err = rewriteBody(body[:0], src, params[i], c)
 		if err != nil {
 			return nil, fmt.Errorf("function body %d: %w", i, err)
 		}
@@ -363,27 +489,94 @@ func rewriteCode(p []byte, stop uint32, check []byte) ([]byte, error) {
 	return out, nil
 }
 
-func rewriteBody(out, src []byte, stop uint32, check []byte) ([]byte, error) {
+// rewriteBody appends src, one function body, with its checks: the entry
+// check when the function calls (a function that calls nothing cannot
+// recurse), a loop check after every loop's block type, counting in a new
+// i32 local appended to the body's locals, and the direct jumps of
+// jumps.go. The inserted code is stack-neutral, and only the direct jumps
+// change a branch depth.
+func rewriteBody(out, src []byte, params uint32, c *checks) ([]byte, error) {
 	r := reader{b: src}
-	for n := r.u32(); n > 0 && r.err == nil; n-- {
-		r.u32()
+	groups := r.u32()
+	locals := uint64(params)
+	for n := groups; n > 0 && r.err == nil; n-- {
+		locals += uint64(r.u32())
 		r.valType()
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("locals: %w", r.err)
 	}
-	out = append(out, src[:r.off]...)
-	out = append(out, check...)
-	last := r.off
-	for r.off < len(r.b) && r.err == nil {
-		if op := r.instr(stop); op == 0x03 && r.err == nil { // loop
-			out = append(out, src[last:r.off]...)
-			out = append(out, check...)
-			last = r.off
+	if locals >= maxLocals {
+		return nil, fmt.Errorf("%d locals", locals)
+	}
+	code := r.off
+
+	// First pass: does the function call or loop, and which of its jumps
+	// go backward (for the dispatch of jumps.go).
+	var (
+		pre          dispatch
+		calls, loops bool
+	)
+	for r.off < len(src) && r.err == nil {
+		start := r.off
+		op := r.instr(c.globals)
+		if r.err != nil {
+			break
 		}
+		calls = calls || op == 0x10 || op == 0x11
+		loops = loops || op == 0x03
+		pre.observe(src, start, r.off, op)
 	}
 	if r.err != nil {
 		return nil, r.err
+	}
+
+	hr := reader{b: src}
+	hr.u32()
+	counter := uint32(locals)
+	if loops {
+		out = appendU32(out, groups+1)
+		out = append(out, src[hr.off:code]...)
+		out = append(out, 0x01, 0x7f) // one i32: the loop counter
+	} else {
+		out = append(out, src[:code]...)
+	}
+	if calls {
+		out = append(out, c.entry...)
+	}
+	loopCheck := appendLoopCheck(nil, counter, c.stop)
+	// When only the jump pattern reaches the dispatch loop, its check
+	// moves from the loop header to the backward jumps (see jumps.go):
+	// the common path then branches straight back with no merge point.
+	moved := pre.state == psDone && !pre.other
+
+	r = reader{b: src, off: code}
+	last := code
+	var jumps dispatch
+	for r.off < len(src) {
+		start := r.off
+		op := r.instr(c.globals)
+		act := jumps.observe(src, start, r.off, op)
+		switch {
+		case op == 0x03 && !(moved && start == pre.loopAt): // loop
+			out = append(out, src[last:r.off]...)
+			out = append(out, loopCheck...)
+			last = r.off
+		case act.backward && moved:
+			br := reader{b: src, off: start + 1}
+			l := br.u32()
+			out = append(out, src[last:start]...)
+			out = appendBackCheck(out, counter, c.stop, l)
+			last = r.off
+		case act.direct:
+			out = append(out, src[last:start]...)
+			out = appendU32(append(out, 0x0c), act.depth)
+			last = r.off
+		case act.dispatchAt >= 0:
+			out = append(out, src[last:act.dispatchAt]...)
+			out = jumps.appendShortcuts(out, pre.backward)
+			last = act.dispatchAt
+		}
 	}
 	return append(out, src[last:]...), nil
 }
@@ -433,23 +626,56 @@ func (r *reader) bytes(n int) []byte {
 	return p
 }
 
-func (r *reader) u32() uint32 {
-	var v uint32
-	for i := 0; i < 5; i++ {
+// leb reads the seven-bit groups of a LEB128 number of at most five bytes:
+// the value and how many bits it has.
+func (r *reader) leb() (v uint64, n uint) {
+	for n = 0; n < 35; n += 7 {
 		c := r.byte()
 		if r.err != nil {
-			return 0
+			return 0, 7
 		}
-		if i == 4 && c > 0x0f {
-			r.fail(errors.New("u32 out of range"))
-			return 0
-		}
-		v |= uint32(c&0x7f) << (7 * i)
+		v |= uint64(c&0x7f) << n
 		if c < 0x80 {
-			return v
+			return v, n + 7
 		}
 	}
-	return v
+	r.fail(errors.New("integer too long"))
+	return 0, 7
+}
+
+func (r *reader) u32() uint32 {
+	v, _ := r.leb()
+	if v > math.MaxUint32 {
+		r.fail(errors.New("u32 out of range"))
+		return 0
+	}
+	return uint32(v)
+}
+
+// vecLen reads a vector's length and refuses one longer than the bytes
+// left (every element takes at least one), so that a few bytes cannot make
+// the rewriter allocate gigabytes.
+func (r *reader) vecLen() uint32 {
+	n := r.u32()
+	if r.err == nil && uint64(n) > uint64(len(r.b)-r.off) {
+		r.fail(errors.New("vector longer than the bytes left"))
+		return 0
+	}
+	return n
+}
+
+// s32 reads a signed LEB128 32-bit integer.
+func (r *reader) s32() int32 {
+	v, n := r.leb()
+	x := int64(v)
+	if v&(1<<(n-1)) != 0 {
+		x -= 1 << n // sign extension
+	}
+	if x < math.MinInt32 || x > math.MaxInt32 {
+		r.fail(errors.New("s32 out of range"))
+		return 0
+	}
+	return int32(x)
 }
 
 // skipLEB skips a LEB128 number of at most maxBytes bytes.

@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,6 +127,7 @@ func TestStopped(t *testing.T) {
 		{name: "tight loop", fixture: "loop.wat", instrumented: true},
 		{name: "loop in nested blocks", fixture: "nestedloop.wat", instrumented: true},
 		{name: "recursion without loops", fixture: "fanout.wat", instrumented: true},
+		{name: "cycle of Go-style dispatch jumps", fixture: "dispatch.wat", instrumented: true},
 		{name: "undecoded opcode falls back", fixture: "simd.wat", instrumented: false},
 	}
 	for _, tt := range tests {
@@ -186,6 +188,109 @@ func TestLoadRefusesReservedName(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "reserves") {
 		t.Fatalf("error %q", err)
+	}
+}
+
+// TestLEB: the reader's integers against the encoders.
+func TestLEB(t *testing.T) {
+	for _, v := range []int32{0, 1, -1, 63, 64, -64, -65, 127, 128, 8191, -8192, 1 << 20, -1 << 20, math.MaxInt32, math.MinInt32} {
+		r := reader{b: appendS32(nil, v)}
+		if got := r.s32(); got != v || r.end() != nil {
+			t.Errorf("s32(%d) = %d (%v)", v, got, r.end())
+		}
+	}
+	for _, v := range []uint32{0, 1, 127, 128, 1 << 21, math.MaxUint32} {
+		r := reader{b: appendU32(nil, v)}
+		if got := r.u32(); got != v || r.end() != nil {
+			t.Errorf("u32(%d) = %d (%v)", v, got, r.end())
+		}
+	}
+	for _, bad := range [][]byte{{0x80, 0x80, 0x80, 0x80, 0x80, 0x00}, {0xff, 0xff, 0xff, 0xff, 0x1f}, {0x80}} {
+		r := reader{b: bad}
+		if r.u32(); r.err == nil {
+			t.Errorf("u32 % x: no error", bad)
+		}
+	}
+}
+
+// dispatchJumps counts, over every function body of wasm, the jumps to a
+// Go-style dispatch loop (jumps.go) that could be direct and those that
+// go backward.
+func dispatchJumps(tb testing.TB, wasm []byte) (forward, backward int) {
+	tb.Helper()
+	for _, sec := range sections(tb, wasm) {
+		if sec[0] != secCode {
+			continue
+		}
+		r := reader{b: sec, off: 1}
+		r.u32()
+		for n := r.u32(); n > 0; n-- {
+			body := r.bytes(int(r.u32()))
+			br := reader{b: body}
+			for g := br.u32(); g > 0; g-- {
+				br.u32()
+				br.valType()
+			}
+			var d dispatch
+			for br.off < len(body) && br.err == nil {
+				start := br.off
+				op := br.instr(1 << 30)
+				act := d.observe(body, start, br.off, op)
+				if act.direct {
+					forward++
+				}
+				if act.backward {
+					backward++
+				}
+			}
+			if br.err != nil || r.err != nil {
+				tb.Fatal(br.err, r.err)
+			}
+		}
+	}
+	return forward, backward
+}
+
+// TestDispatchJumps: in the Go-style fixture and in a real Go rule, every
+// jump to the dispatch loop is gone from the rewritten module (forward
+// ones made direct, backward ones behind the loop check), and the rewritten
+// module computes the same decision (the fixture checks a sum; the Go
+// rules' golden cases run instrumented).
+func TestDispatchJumps(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		path        string
+		minForward  int
+		minBackward int
+	}{
+		{"fixture", wat(t, "dispatch.wat"), 4, 2},
+		{"go rule", buildShippedRule(t, "tiered"), 1000, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wasm, err := os.ReadFile(tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fw, bw := dispatchJumps(t, wasm)
+			if fw < tc.minForward || bw < tc.minBackward {
+				t.Fatalf("original: %d forward and %d backward dispatch jumps, want at least %d and %d (did Go's Wasm backend change?)",
+					fw, bw, tc.minForward, tc.minBackward)
+			}
+			out, err := instrument(wasm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fw, bw := dispatchJumps(t, out); fw != 0 || bw != 0 {
+				t.Fatalf("rewritten: %d forward and %d backward dispatch jumps left", fw, bw)
+			}
+			if !compiles(out) {
+				t.Fatal("rewritten module does not compile")
+			}
+		})
+	}
+	c := load(t, Options{}, Spec{Name: "fx", Path: wat(t, "dispatch.wat"), Limits: Limits{Deadline: time.Second}})
+	if res := c.Evaluate(context.Background(), testInput()); res.Trace[0].Outcome != OutcomeDecided {
+		t.Fatalf("%s: %s", res.Trace[0].Outcome, res.Trace[0].Error)
 	}
 }
 
