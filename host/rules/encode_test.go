@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"testing"
@@ -274,4 +276,18 @@ func FuzzAppendFloat(f *testing.F) {
 			t.Fatalf("appendFloat(%v) = %s, want %s", v, got, want)
 		}
 	})
+}
+
+// TestInputLayoutMatchesSDK: the Go SDK reads inputs in the router's exact
+// layout through a fast path (sdk/rule/canonical.go) tested on a copy of
+// this encoder's output. If the layout changes, update that copy and the
+// fast path with it, or Go rules quietly take the slower general reader.
+func TestInputLayoutMatchesSDK(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join(repoRoot(t), "sdk", "rule", "testdata", "router-input.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appendInput(nil, testInput(), nil); !bytes.Equal(got, want) {
+		t.Fatalf("the encoder's layout changed:\n got %s\nwant %s\n(update sdk/rule/testdata/router-input.json and sdk/rule/canonical.go)", got, want)
+	}
 }

@@ -1,6 +1,9 @@
 package rule
 
-import "strconv"
+import (
+	"strconv"
+	"unsafe"
+)
 
 // Input is the decoded sy_route input (Rule ABI v1, DESIGN.md §3).
 //
@@ -16,6 +19,8 @@ type Input struct {
 	// Previous is the raw JSON of the earlier decision when the chain runs
 	// again after a validation verdict of fallback; "" when null or absent.
 	Previous string
+
+	recent *recentStrings // strings of earlier inputs, reused (read.go)
 }
 
 // Request is the compact view of the client's request.
@@ -74,9 +79,13 @@ func (c *Candidate) Target() Target { return Target{Provider: c.Provider, Model:
 
 // ReadInput decodes the ABI input JSON into in, reusing in's slices and
 // maps. Unknown fields are skipped, so newer hosts can add fields. Strings
-// in the result do not alias data.
+// in the result do not alias data: a rule may keep them, and the caller
+// may reuse data.
 func ReadInput(data []byte, in *Input) error {
-	return readInput(string(data), in)
+	if in.recent == nil {
+		in.recent = new(recentStrings)
+	}
+	return readInput(unsafe.String(unsafe.SliceData(data), len(data)), in)
 }
 
 type abiError int64

@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -31,7 +32,7 @@ func TestReadInput(t *testing.T) {
 				Candidates: []Candidate{{Provider: "openai", Model: "gpt-4o-mini", ContextWindow: 128000,
 					USDPerMTokIn: 0.15, USDPerMTokOut: 0.60, Capabilities: []string{"tools", "json", "vision", "stream"},
 					Healthy: true, Circuit: "closed", P50MS: 420, P95MS: 1300, ErrorRate: 0.01, Inflight: 3}}}
-			if !reflect.DeepEqual(*in, want) {
+			if !sameInput(*in, want) {
 				t.Fatalf("got  %+v\nwant %+v", *in, want)
 			}
 		}},
@@ -89,7 +90,7 @@ func TestReadInput(t *testing.T) {
 			}
 			tt.check(t, &in)
 			var ref Input
-			if err := readInputRef(tt.input, &ref); err != nil || !reflect.DeepEqual(in, ref) {
+			if err := readInputRef(tt.input, &ref); err != nil || !sameInput(in, ref) {
 				t.Fatalf("reference reader differs (err %v):\n%+v\n%+v", err, in, ref)
 			}
 		})
@@ -148,7 +149,7 @@ func TestReadInputReuse(t *testing.T) {
 		t.Fatalf("leftovers: %+v", in)
 	}
 	in.Request.Tags, in.Request.Metadata, in.Request.Headers, in.Candidates[0].Capabilities = nil, nil, nil, nil
-	if !reflect.DeepEqual(in, fresh) {
+	if !sameInput(in, fresh) {
 		t.Fatalf("reused %+v\nfresh  %+v", in, fresh)
 	}
 }
@@ -161,9 +162,18 @@ func FuzzReadInput(f *testing.F) {
 		`{"request":{"id":"\u00e9\ud800x","tags":["a","b"],"tags":null}}`, `{"now_unix_ms":-0.5e+2,"random_seed":1.5}`} {
 		f.Add(s)
 	}
+	if data, err := os.ReadFile("testdata/router-input.json"); err == nil {
+		f.Add(string(data))
+		// Variants the fast paths of canonical.go must hand over.
+		for _, v := range [][2]string{{`0.005`, `5e-3`}, {`"mock-small"`, `"mock\u002dsmall"`}, {`8192`, `81920000`},
+			{`"provider":"mock"`, `"provider":"mock","extra":1`}, {`"chars":2100`, `"chars":-21.5`}, {`true`, `null`}} {
+			f.Add(strings.Replace(string(data), v[0], v[1], 1))
+		}
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		var fast, ref Input
-		errFast := ReadInput([]byte(s), &fast)
+		data := []byte(s)
+		errFast := ReadInput(data, &fast)
 		errRef := readInputRef(s, &ref)
 		if (errFast == nil) != (errRef == nil) {
 			t.Fatalf("fast error %v, reference error %v", errFast, errRef)
@@ -171,7 +181,12 @@ func FuzzReadInput(f *testing.F) {
 		if errFast != nil {
 			return
 		}
-		if !reflect.DeepEqual(fast, ref) {
+		// No string may alias the input: the host overwrites it with the
+		// next one.
+		for i := range data {
+			data[i] = 'x'
+		}
+		if !sameInput(fast, ref) {
 			t.Fatalf("fast %+v\nref  %+v", fast, ref)
 		}
 		var reused Input
@@ -202,8 +217,51 @@ func FuzzReadInput(f *testing.F) {
 		}
 		normalize(&reused)
 		normalize(&fast)
-		if !reflect.DeepEqual(reused, fast) {
+		if !sameInput(reused, fast) {
 			t.Fatalf("reused %+v\nfresh  %+v", reused, fast)
 		}
 	})
+}
+
+// TestRouterLayout: the input the router writes (a copy in testdata, which
+// host/rules checks against its encoder) is read by the fast paths of
+// canonical.go, and gives what the reference reader gives.
+func TestRouterLayout(t *testing.T) {
+	data, err := os.ReadFile("testdata/router-input.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(data)
+	recent := new(recentStrings)
+	var r Request
+	reqAt := strings.Index(src, `"request":`) + len(`"request":`)
+	if _, ok := readRequestHead(data, src, reqAt, &r, recent); !ok {
+		t.Fatal("readRequestHead refused the router's layout")
+	}
+	at := strings.Index(src, `"candidates":[`) + len(`"candidates":[`)
+	for n := 0; src[at] == '{'; n++ {
+		var c Candidate
+		end, ok := readCandidate(data, src, at, &c, recent)
+		if !ok {
+			t.Fatalf("readCandidate refused candidate %d of the router's layout", n)
+		}
+		if src[end] == ',' {
+			end++
+		}
+		at = end
+	}
+	var in, ref Input
+	if err := ReadInput(data, &in); err != nil {
+		t.Fatal(err)
+	}
+	if err := readInputRef(src, &ref); err != nil || !sameInput(in, ref) {
+		t.Fatalf("reference reader differs (err %v):\n%+v\n%+v", err, in, ref)
+	}
+}
+
+// sameInput compares two Inputs field by field, leaving out the table of
+// recent strings.
+func sameInput(a, b Input) bool {
+	a.recent, b.recent = nil, nil
+	return reflect.DeepEqual(a, b)
 }
