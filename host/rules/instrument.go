@@ -456,7 +456,7 @@ func rewriteGlobals(p []byte, globals uint32) ([]byte, error) {
 
 // maxLocals bounds a function's locals, the counter included (wazero's
 // limit is far higher; no real rule comes near it).
-const maxLocals = 1 << 20
+const maxLocals = 1 << 16
 
 // rewriteCode rewrites every function body (see rewriteBody) and
 // re-encodes the body sizes. params[i] is the parameter count of the i-th
@@ -658,7 +658,7 @@ func (r *reader) u32() uint32 {
 func (r *reader) vecLen() uint32 {
 	n := r.u32()
 	if r.err == nil && uint64(n) > uint64(len(r.b)-r.off) {
-		r.fail(errors.New("vector longer than the bytes left"))
+		r.fail(errVectorLength)
 		return 0
 	}
 	return n

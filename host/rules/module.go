@@ -58,6 +58,9 @@ var errCompile = errors.New("compile")
 // when the rewriter can, otherwise as it is, with wazero's context check.
 // On error everything it created is closed.
 func compileRule(ctx context.Context, r *rule, wasm []byte, cache wazero.CompilationCache) error {
+	if err := checkSizes(wasm); err != nil {
+		return fmt.Errorf("malformed module: %w", err)
+	}
 	code, err := instrument(wasm)
 	switch {
 	case errors.Is(err, errReservedName):
