@@ -26,7 +26,11 @@ func checkSizes(wasm []byte) error {
 		}
 		var err error
 		switch id {
-		case 1, 2, 3, 4, 5, 6, 7, 13: // type, import, function, table, memory, global, export, tag
+		case 0:
+			err = checkNames(p)
+		case 1:
+			err = checkTypes(p)
+		case 2, 3, 4, 5, 6, 7, 13: // import, function, table, memory, global, export, tag
 			s := reader{b: p}
 			s.vecLen()
 			err = s.err
@@ -39,6 +43,48 @@ func checkSizes(wasm []byte) error {
 		}
 		if err != nil {
 			return fmt.Errorf("section %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// checkTypes checks the function types' parameter and result vectors.
+func checkTypes(p []byte) error {
+	r := reader{b: p}
+	for n := r.vecLen(); n > 0 && r.err == nil; n-- {
+		if r.byte() != 0x60 {
+			return nil // wazero refuses it
+		}
+		r.bytes(int(r.vecLen())) // one byte a value type
+		r.bytes(int(r.vecLen()))
+	}
+	return lengthError(r.err)
+}
+
+// checkNames checks the name section's function and local name maps
+// (wazero decodes them for its stack traces).
+func checkNames(p []byte) error {
+	r := reader{b: p}
+	if string(r.name()) != "name" || r.err != nil {
+		return nil
+	}
+	for r.off < len(r.b) && r.err == nil {
+		id := r.byte()
+		sub := reader{b: r.bytes(int(r.u32()))}
+		switch id {
+		case 1: // function names
+			sub.vecLen()
+		case 2: // local names: a map of maps
+			for n := sub.vecLen(); n > 0 && sub.err == nil; n-- {
+				sub.u32()
+				for m := sub.vecLen(); m > 0 && sub.err == nil; m-- {
+					sub.u32()
+					sub.name()
+				}
+			}
+		}
+		if err := lengthError(sub.err); err != nil {
+			return fmt.Errorf("name section: %w", err)
 		}
 	}
 	return nil

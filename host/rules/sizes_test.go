@@ -18,6 +18,8 @@ func TestCheckSizes(t *testing.T) {
 		"data segment size": header + "\x0b\x07\x01\x01\xff\xff\xff\xff\x0f",
 		"locals":            header + "\x0a\x09\x01\x07\x01\xff\xff\xff\xff\x0f\x7f",
 		"import count":      header + "\x02\x05\xff\xff\xff\xff\x0f",
+		"type parameters":   header + "\x01\x08\x01\x60\xff\xff\xff\xff\x0f\x00",
+		"local names":       header + "\x00\x10\x04name\x02\x09\x01\x00\xff\xff\xff\xff\x0f\x00\x00",
 	}
 	for name, wasm := range bombs {
 		if err := checkSizes([]byte(wasm)); err == nil {
