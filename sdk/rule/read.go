@@ -301,6 +301,18 @@ func recentIndex(a, b, n uint64) uint64 {
 	return ((a ^ b*0xC2B2AE3D27D4EB4F ^ n) * 0x9E3779B97F4A7C15) >> 54
 }
 
+// keepAt returns s[i:j], where b is s as bytes, as a string that does not
+// alias s.
+func (t *recentStrings) keepAt(b []byte, s string, i, j int) string {
+	k := keyAt(b, i, j-i)
+	if k.n <= 24 {
+		if e := &t[recentIndex(k.a, k.b^k.c, k.n)]; e.k == k {
+			return e.s
+		}
+	}
+	return t.keepKW(k, s[i:j])
+}
+
 // keep returns s, which may alias the input, as a string that does not.
 func (t *recentStrings) keep(s string) string { return t.keepKW(mkKW(s), s) }
 
@@ -372,30 +384,11 @@ func readInput(s string, in *Input) error {
 			if i >= len(s) || s[i] != '"' {
 				return sc.failAt(i, "expected string")
 			}
-			j := i + 1
-			if j+16 <= len(b) {
-				if m := specials(binary.LittleEndian.Uint64(b[j:])); m != 0 {
-					j += bits.TrailingZeros64(m) / 8
-				} else if m := specials(binary.LittleEndian.Uint64(b[j+8:])); m != 0 {
-					j += 8 + bits.TrailingZeros64(m)/8
-				} else {
-					j = strEnd(b, j+16)
-				}
-			} else {
-				j = strEnd(b, j)
-			}
+			j := strEnd(b, i+1)
 			var k kw
 			if j < len(s) && s[j] == '"' {
 				key = s[i+1 : j]
-				if n := j - i - 1; n <= 24 && i+25 <= len(b) { // keyAt's common case, inlined
-					m := &keyMasks[n]
-					k = kw{n: uint64(n),
-						a: binary.LittleEndian.Uint64(b[i+1:]) & m[0],
-						b: binary.LittleEndian.Uint64(b[i+9:]) & m[1],
-						c: binary.LittleEndian.Uint64(b[i+17:]) & m[2]}
-				} else {
-					k = keyAt(b, i+1, n)
-				}
+				k = keyAt(b, i+1, j-i-1)
 				i = j + 1
 			} else {
 				sc.i = i
@@ -447,34 +440,9 @@ func readInput(s string, in *Input) error {
 			case isNull && kind != kMapVal:
 				i += 4
 			case c == '"':
-				j := i + 1
-				if j+16 <= len(b) {
-					if m := specials(binary.LittleEndian.Uint64(b[j:])); m != 0 {
-						j += bits.TrailingZeros64(m) / 8
-					} else if m := specials(binary.LittleEndian.Uint64(b[j+8:])); m != 0 {
-						j += 8 + bits.TrailingZeros64(m)/8
-					} else {
-						j = strEnd(b, j+16)
-					}
-				} else {
-					j = strEnd(b, j)
-				}
+				j := strEnd(b, i+1)
 				if j < len(s) && s[j] == '"' {
-					if n := j - i - 1; n <= 24 && i+25 <= len(b) {
-						m := &keyMasks[n]
-						k := kw{n: uint64(n),
-							a: binary.LittleEndian.Uint64(b[i+1:]) & m[0],
-							b: binary.LittleEndian.Uint64(b[i+9:]) & m[1],
-							c: binary.LittleEndian.Uint64(b[i+17:]) & m[2]}
-						e := &in.recent[recentIndex(k.a, k.b^k.c, k.n)]
-						if e.k.a == k.a && e.k.b == k.b && e.k.c == k.c && e.k.n == k.n {
-							v = e.s
-						} else {
-							v = in.recent.keepKW(k, s[i+1:j])
-						}
-					} else {
-						v = in.recent.keepKW(keyAt(b, i+1, n), s[i+1:j])
-					}
+					v = in.recent.keepAt(b, s, i+1, j)
 					i = j + 1
 				} else {
 					sc.i = i
