@@ -624,22 +624,32 @@ func (d *dec) candidateString(p *string, provider bool) {
 	*p = string(b)
 }
 
-func (d *dec) params(pp **Params) {
+// openObject reads the '{' of an optional object member and returns *pp,
+// allocated when nil, to fill; null sets *pp to nil. It returns nil when
+// there is nothing to fill.
+func openObject[T any](d *dec, pp **T, name string) *T {
 	switch d.peek() {
 	case 'n':
 		d.null()
 		*pp = nil
-		return
+		return nil
 	case '{':
 		d.off++
 	default:
-		d.want("params", "an object")
-		return
+		d.want(name, "an object")
+		return nil
 	}
 	if *pp == nil {
-		*pp = new(Params)
+		*pp = new(T)
 	}
-	p := *pp
+	return *pp
+}
+
+func (d *dec) params(pp **Params) {
+	p := openObject(d, pp, "params")
+	if p == nil {
+		return
+	}
 	for first := true; ; first = false {
 		key, ok := d.member(first)
 		if !ok {
@@ -663,21 +673,10 @@ func (d *dec) params(pp **Params) {
 }
 
 func (d *dec) reject(pr **Reject) {
-	switch d.peek() {
-	case 'n':
-		d.null()
-		*pr = nil
-		return
-	case '{':
-		d.off++
-	default:
-		d.want("reject", "an object")
+	r := openObject(d, pr, "reject")
+	if r == nil {
 		return
 	}
-	if *pr == nil {
-		*pr = new(Reject)
-	}
-	r := *pr
 	for first := true; ; first = false {
 		key, ok := d.member(first)
 		if !ok {
