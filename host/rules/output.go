@@ -26,6 +26,11 @@ func parseOutput(out []byte, in *Input) (*Decision, error) {
 	if err := decodeOutput(out, in.Candidates, &o); err != nil {
 		return nil, fmt.Errorf("output is not a valid decision: %w", err)
 	}
+	return o.decision(in)
+}
+
+// decision checks a decoded output against the rule's input.
+func (o *rawOutput) decision(in *Input) (*Decision, error) {
 	if o.Error != nil {
 		return nil, fmt.Errorf("rule reported an error: %s", truncate(*o.Error, 256))
 	}
