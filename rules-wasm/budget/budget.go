@@ -56,15 +56,9 @@ func parseConfig(data []byte) (config, error) {
 }
 
 func parse(data []byte) (config, error) {
-	v, err := rule.ParseConfig(data)
+	v, err := rule.ParseConfigObject(data, "tiers", "tier_from", "key_tiers", "default_tier", "reject_unknown",
+		"max_prompt_tokens", "prompt_reject_status", "no_model", "skip_unavailable")
 	if err != nil {
-		return config{}, errors.New("config: " + err.Error())
-	}
-	if v.Kind() != rule.Object {
-		return config{}, errors.New("config must be an object")
-	}
-	if err := v.CheckKeys("", "tiers", "tier_from", "key_tiers", "default_tier", "reject_unknown",
-		"max_prompt_tokens", "prompt_reject_status", "no_model", "skip_unavailable"); err != nil {
 		return config{}, err
 	}
 	c := config{byName: map[string]int{}, defaultTier: -1, promptStatus: 400, rejectNoModel: true, skipUnavailable: true}

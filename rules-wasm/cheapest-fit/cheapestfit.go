@@ -25,16 +25,10 @@ func defaultConfig() config {
 var cfg = defaultConfig()
 
 func parseConfig(data []byte) (config, error) {
-	v, err := rule.ParseConfig(data)
+	v, err := rule.ParseConfigObject(data, "max_targets", "default_output_tokens", "max_priority", "max_cost_usd",
+		"required_capabilities", "allow_half_open")
 	if err != nil {
-		return config{}, errors.New("cheapest-fit: config: " + err.Error())
-	}
-	if v.Kind() != rule.Object {
-		return config{}, errors.New("cheapest-fit: config must be an object")
-	}
-	if err := prefixed("cheapest-fit: ", v.CheckKeys("", "max_targets", "default_output_tokens", "max_priority", "max_cost_usd",
-		"required_capabilities", "allow_half_open")); err != nil {
-		return config{}, err
+		return config{}, prefixed("cheapest-fit: ", err)
 	}
 	c := defaultConfig()
 	var n int64

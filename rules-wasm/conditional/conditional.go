@@ -34,14 +34,8 @@ func parseConfig(data []byte) (config, error) {
 }
 
 func parse(data []byte) (config, error) {
-	v, err := rule.ParseConfig(data)
+	v, err := rule.ParseConfigObject(data, "routes", "default", "skip_unavailable")
 	if err != nil {
-		return config{}, errors.New("config: " + err.Error())
-	}
-	if v.Kind() != rule.Object {
-		return config{}, errors.New("config must be an object")
-	}
-	if err := v.CheckKeys("", "routes", "default", "skip_unavailable"); err != nil {
 		return config{}, err
 	}
 	c := config{skipUnavailable: true}

@@ -28,16 +28,10 @@ func defaultConfig() config {
 var cfg = defaultConfig()
 
 func parseConfig(data []byte) (config, error) {
-	v, err := rule.ParseConfig(data)
+	v, err := rule.ParseConfigObject(data, "metric", "mode", "error_penalty_ms", "inflight_penalty_ms", "max_error_rate",
+		"unmeasured", "allow_half_open", "max_targets")
 	if err != nil {
-		return config{}, errors.New("latency: config: " + err.Error())
-	}
-	if v.Kind() != rule.Object {
-		return config{}, errors.New("latency: config must be an object")
-	}
-	if err := prefixed("latency: ", v.CheckKeys("", "metric", "mode", "error_penalty_ms", "inflight_penalty_ms", "max_error_rate",
-		"unmeasured", "allow_half_open", "max_targets")); err != nil {
-		return config{}, err
+		return config{}, prefixed("latency: ", err)
 	}
 	c := defaultConfig()
 	var s string

@@ -31,15 +31,9 @@ type config struct {
 var cfg config
 
 func parseConfig(data []byte) (config, error) {
-	v, err := rule.ParseConfig(data)
+	v, err := rule.ParseConfigObject(data, "tiers", "skip_unavailable", "reject_below")
 	if err != nil {
-		return config{}, errors.New("priority-tiers: config: " + err.Error())
-	}
-	if v.Kind() != rule.Object {
-		return config{}, errors.New("priority-tiers: config must be an object")
-	}
-	if err := v.CheckKeys("", "tiers", "skip_unavailable", "reject_below"); err != nil {
-		return config{}, err
+		return config{}, errors.New("priority-tiers: " + err.Error())
 	}
 	c := config{skipUnavailable: true}
 	ts := v.Get("tiers")

@@ -34,20 +34,10 @@ func defaultConfig() config {
 var cfg = defaultConfig()
 
 func parseConfig(data []byte) (config, error) {
-	v, err := rule.ParseConfig(data)
+	v, err := rule.ParseConfigObject(data, "high_priority", "low_priority", "large_prompt_tokens",
+		"default_output_tokens", "prefer_small", "max_targets", "require_capabilities", "allow_half_open")
 	if err != nil {
-		return config{}, err
-	}
-	if v.Kind() != rule.Object {
-		return config{}, errors.New("tiered: config must be an object")
-	}
-	known := map[string]bool{"high_priority": true, "low_priority": true, "large_prompt_tokens": true,
-		"default_output_tokens": true, "prefer_small": true, "max_targets": true,
-		"require_capabilities": true, "allow_half_open": true}
-	for _, k := range v.Keys() {
-		if !known[k] {
-			return config{}, errors.New("tiered: unknown config key " + strconv.Quote(k))
-		}
+		return config{}, errors.New("tiered: " + err.Error())
 	}
 	c := defaultConfig()
 	c.HighPriority = v.Get("high_priority").Int(c.HighPriority)

@@ -29,14 +29,8 @@ type config struct {
 var cfg config
 
 func parseConfig(data []byte) (config, error) {
-	v, err := rule.ParseConfig(data)
+	v, err := rule.ParseConfigObject(data, "weights", "sticky", "salt", "fallback", "skip_unavailable")
 	if err != nil {
-		return config{}, errors.New("weighted: config: " + err.Error())
-	}
-	if v.Kind() != rule.Object {
-		return config{}, errors.New("weighted: config must be an object")
-	}
-	if err := v.CheckKeys("", "weights", "sticky", "salt", "fallback", "skip_unavailable"); err != nil {
 		return config{}, errors.New("weighted: " + err.Error())
 	}
 	c := config{sticky: "none", fallback: true, skipUnavailable: true}

@@ -16,6 +16,21 @@ func (c *Candidate) Is(ref string) bool {
 	return len(ref) == p+1+len(c.Model) && ref[p] == '/' && ref[:p] == c.Provider && ref[p+1:] == c.Model
 }
 
+// ParseConfigObject parses a rule's config (ParseConfig), which must be an
+// object whose keys are among known (CheckKeys). The errors read
+// "config: ...", "config must be an object" and "unknown config key ...":
+// prefix them with the rule's name.
+func ParseConfigObject(data []byte, known ...string) (Value, error) {
+	v, err := ParseConfig(data)
+	if err != nil {
+		return Value{}, errors.New("config: " + err.Error())
+	}
+	if v.Kind() != Object {
+		return Value{}, errors.New("config must be an object")
+	}
+	return v, v.CheckKeys("", known...)
+}
+
 // CheckKeys refuses an object with a key outside known, or a key given twice (Get
 // would silently read the last one). where prefixes key names in the message
 // ("routes[1].").

@@ -2,6 +2,7 @@ package rule
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -57,6 +58,29 @@ func TestCheckKeys(t *testing.T) {
 		err = v.CheckKeys("x.", "a", "b")
 		if (err == nil) != (tc.want == nil) || err != nil && err.Error() != tc.want.Error() {
 			t.Errorf("%s: got %v, want %v", tc.text, err, tc.want)
+		}
+	}
+}
+
+func TestParseConfigObject(t *testing.T) {
+	for _, tc := range []struct {
+		config, wantErr string
+	}{
+		{``, ""},
+		{`{"a": 1, "b": [2]}`, ""},
+		{`{"a": 1,}`, "config: "},
+		{`[1]`, "config must be an object"},
+		{`{"a": 1, "c": 2}`, `unknown config key "c"`},
+		{`{"a": 1, "a": 2}`, `config key "a" is repeated`},
+	} {
+		v, err := ParseConfigObject([]byte(tc.config), "a", "b")
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%q: %v", tc.config, err)
+		case tc.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) && !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%q: error %v, want %q", tc.config, err, tc.wantErr)
+		case err == nil && v.Kind() != Object:
+			t.Errorf("%q: kind %v", tc.config, v.Kind())
 		}
 	}
 }
