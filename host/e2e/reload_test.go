@@ -176,21 +176,7 @@ func TestRulesTestCommand(t *testing.T) {
 		t.Fatalf("rules test on the shipped cases: %v\n%s", err, out)
 	}
 	// A case that expects another decision fails, and says so.
-	files, _ := filepath.Glob(filepath.Join(golden, "*.json"))
-	b, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c map[string]json.RawMessage
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
-	c["expect"] = json.RawMessage(`{"reject":{"status":403}}`)
-	b, _ = json.Marshal(c)
-	bad := filepath.Join(t.TempDir(), "bad.json")
-	if err := os.WriteFile(bad, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bad := failingGolden(t)
 	out, err = execOut(bin, "rules", "test", "--module", tiered, "--golden", bad)
 	if err == nil || !strings.Contains(out, "FAIL") || !strings.Contains(out, "0 passed, 1 failed") {
 		t.Errorf("a failing case did not fail the command: %v\n%s", err, out)
