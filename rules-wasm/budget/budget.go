@@ -204,14 +204,7 @@ func parseTier(name string, v rule.Value) (tier, error) {
 	return t, nil
 }
 
-func initRule(data []byte) error {
-	c, err := parseConfig(data)
-	if err != nil {
-		return err
-	}
-	cfg = c
-	return nil
-}
+var initRule = rule.ConfigInit(&cfg, parseConfig)
 
 func route(in *rule.Input, d *rule.Decision) {
 	r := &in.Request

@@ -64,14 +64,7 @@ func parseConfig(data []byte) (config, error) {
 	return c, nil
 }
 
-func initRule(data []byte) error {
-	c, err := parseConfig(data)
-	if err != nil {
-		return err
-	}
-	cfg = c
-	return nil
-}
+var initRule = rule.ConfigInit(&cfg, parseConfig)
 
 var (
 	fits      []int     // indexes of the candidates that fit, reused

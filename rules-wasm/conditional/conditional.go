@@ -146,14 +146,7 @@ func models(v rule.Value) ([]string, error) {
 	return ms, nil
 }
 
-func initRule(data []byte) error {
-	c, err := parseConfig(data)
-	if err != nil {
-		return err
-	}
-	cfg = c
-	return nil
-}
+var initRule = rule.ConfigInit(&cfg, parseConfig)
 
 func decide(in *rule.Input, d *rule.Decision) {
 	for i := range cfg.routes {

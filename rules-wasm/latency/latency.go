@@ -78,14 +78,7 @@ func parseConfig(data []byte) (config, error) {
 	return c, nil
 }
 
-func initRule(data []byte) error {
-	c, err := parseConfig(data)
-	if err != nil {
-		return err
-	}
-	cfg = c
-	return nil
-}
+var initRule = rule.ConfigInit(&cfg, parseConfig)
 
 // entry is one usable candidate with its sort keys.
 type entry struct {

@@ -120,14 +120,7 @@ func parseTier(v rule.Value, i int) (tier, error) {
 	return t, nil
 }
 
-func initRule(data []byte) error {
-	c, err := parseConfig(data)
-	if err != nil {
-		return err
-	}
-	cfg = c
-	return nil
-}
+var initRule = rule.ConfigInit(&cfg, parseConfig)
 
 func route(in *rule.Input, d *rule.Decision) {
 	r := &in.Request

@@ -57,14 +57,7 @@ func parseConfig(data []byte) (config, error) {
 	return c, nil
 }
 
-func initRule(data []byte) error {
-	c, err := parseConfig(data)
-	if err != nil {
-		return err
-	}
-	cfg = c
-	return nil
-}
+var initRule = rule.ConfigInit(&cfg, parseConfig)
 
 // fits holds the indexes of the candidates that can serve the request,
 // reused between calls.

@@ -27,6 +27,20 @@ func Route(fn RouteFunc) { routeFn = fn }
 // Init registers the function that reads the rule's config (sy_init).
 func Init(fn InitFunc) { initFn = fn }
 
+// ConfigInit returns an InitFunc that parses the config with parse and, when
+// that succeeds, stores the result in *dst: rule.Init(rule.ConfigInit(&cfg,
+// parseConfig)). A refused config leaves *dst as it was.
+func ConfigInit[T any](dst *T, parse func([]byte) (T, error)) InitFunc {
+	return func(data []byte) error {
+		v, err := parse(data)
+		if err != nil {
+			return err
+		}
+		*dst = v
+		return nil
+	}
+}
+
 // Validate registers the function that judges answers (sy_validate). A rule
 // module exports sy_validate only when it imports sdk/rule/validator: use
 // validator.Register, which calls this.

@@ -2,6 +2,7 @@ package rule
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -65,5 +66,21 @@ func TestRunnerValidate(t *testing.T) {
 	}
 	if out := r.Validate(func(*ValidateInput, *Verdict) {}, []byte(in)); out != nil {
 		t.Fatalf("accept gave %s", out)
+	}
+}
+
+func TestConfigInit(t *testing.T) {
+	cfg := 7
+	init := ConfigInit(&cfg, func(data []byte) (int, error) {
+		if string(data) == "bad" {
+			return 0, errors.New("refused")
+		}
+		return len(data), nil
+	})
+	if err := init([]byte("bad")); err == nil || cfg != 7 {
+		t.Fatalf("refused config: err %v, cfg %d (want an error and 7 kept)", err, cfg)
+	}
+	if err := init([]byte("four")); err != nil || cfg != 4 {
+		t.Fatalf("accepted config: err %v, cfg %d", err, cfg)
 	}
 }
