@@ -30,6 +30,7 @@ type File struct {
 	Keys       []Key      `yaml:"keys"`
 	Plugins    Plugins    `yaml:"plugins"`
 	Circuit    Circuit    `yaml:"circuit"`
+	Log        Log        `yaml:"log"`
 
 	// Path is the absolute path of the file this was loaded from.
 	Path string `yaml:"-"`
@@ -54,6 +55,9 @@ type Provider struct {
 	Settings map[string]any `yaml:"settings"`
 	// Secrets are handed to the plugin and never logged.
 	Secrets map[string]string `yaml:"secrets"`
+	// Env names the router's environment variables the plugin process inherits, beyond the
+	// minimal set every plugin gets (PATH, HOME, TMPDIR and go-plugin's own).
+	Env []string `yaml:"env"`
 }
 
 // IsEnabled reports whether the provider should run.
@@ -129,9 +133,14 @@ type Retry struct {
 
 // Timeouts bound a request and its attempts.
 type Timeouts struct {
-	Total      Duration `yaml:"total"`       // whole request, default 120s
-	Attempt    Duration `yaml:"attempt"`     // one upstream call, default 60s
+	Total Duration `yaml:"total"` // whole request, default 120s
+	// Attempt bounds one upstream call's wait for its first byte (for a whole answer, the
+	// whole call), default 60s; it does not bound a healthy stream, stream_idle does.
+	Attempt    Duration `yaml:"attempt"`
 	StreamIdle Duration `yaml:"stream_idle"` // longest gap between stream chunks, default 30s
+	// ClientWrite bounds one write to the client; a client that stops reading for longer
+	// ends its request (default 10s).
+	ClientWrite Duration `yaml:"client_write"`
 }
 
 // Circuit tunes the breaker kept per catalogue model.
@@ -172,6 +181,15 @@ type Limits struct {
 	// ShutdownGrace is how long requests and streams in flight may run after SIGTERM or
 	// SIGINT before they are ended (default 30s).
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// ShutdownDelay is how long the router keeps serving after SIGTERM with /readyz at 503,
+	// so load balancers stop sending before the listener closes (default 0).
+	ShutdownDelay Delay `yaml:"shutdown_delay"`
+}
+
+// Log configures the router's own log lines.
+type Log struct {
+	// Access is on (a line per request, default), off, or errors (only failed requests).
+	Access string `yaml:"access"`
 }
 
 // Key is a client key. Requests must carry one of them when any is configured.
@@ -189,7 +207,9 @@ type Plugins struct {
 	HealthTimeout  Duration `yaml:"health_timeout"`  // default 2s
 }
 
-// Duration is a time.Duration written as "250ms", "5s", "1m".
+// Duration is a positive time.Duration written as "250ms", "5s", "1m". Zero and negative
+// values are refused: a zero timeout, deadline or back-off is never what an author means
+// (leave the key out for its default).
 type Duration time.Duration
 
 // D returns the duration.
@@ -197,12 +217,12 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // UnmarshalYAML parses a Go duration string such as "250ms".
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil || n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: bad duration %q (use a number with a unit, like 250ms or 5s)", n.Line, n.Value)
+	v, err := parseDuration(n)
+	if err != nil {
+		return err
 	}
-	if v < 0 {
-		return fmt.Errorf("line %d: negative duration %q", n.Line, n.Value)
+	if v <= 0 {
+		return fmt.Errorf("line %d: duration %q must be positive (leave the key out for its default)", n.Line, n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -210,3 +230,34 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalText writes the duration back as a string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Delay is a duration that may be zero ("do not wait"), such as limits.shutdown_delay;
+// negative values are refused.
+type Delay time.Duration
+
+// D returns the delay.
+func (d Delay) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML parses a Go duration string such as "5s" or "0s".
+func (d *Delay) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseDuration(n)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: negative duration %q", n.Line, n.Value)
+	}
+	*d = Delay(v)
+	return nil
+}
+
+// MarshalText writes the delay back as a string.
+func (d Delay) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+func parseDuration(n *yaml.Node) (time.Duration, error) {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return 0, fmt.Errorf("line %d: bad duration %q (use a number with a unit, like 250ms or 5s)", n.Line, n.Value)
+	}
+	return v, nil
+}

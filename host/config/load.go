@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,17 +48,18 @@ func Parse(data []byte, lookup func(string) (string, bool)) (*File, error) {
 	if root.Kind == 0 {
 		return nil, errors.New("empty file")
 	}
+	paths := keyPaths(&root)
 	// Unknown keys are found on the text as written, so their line numbers are right even
 	// when a value is a ${VAR} that only decodes after expansion.
 	if err := unknownKeys(data); err != nil {
-		return nil, err
+		return nil, withKeyPaths(err, paths)
 	}
 	if err := expandNode(&root, lookup); err != nil {
 		return nil, err
 	}
 	var f File
 	if err := root.Decode(&f); err != nil {
-		return nil, cleanYAMLError(err)
+		return nil, withKeyPaths(cleanYAMLError(err), paths)
 	}
 	f.applyDefaults()
 	if err := f.check(); err != nil {
@@ -105,6 +107,86 @@ func cleanYAMLError(err error) error {
 		msgs = append(msgs, e)
 	}
 	return errors.New(strings.Join(msgs, "; "))
+}
+
+// keyPaths maps each line of the document to the key path written on it
+// ("limits.max_inflight", "providers[1].settings"), so a decoding error that yaml.v3 reports
+// by line can name the key too. A line holding several entries (a flow mapping) maps to
+// their common parent.
+func keyPaths(root *yaml.Node) map[int]string {
+	byLine := map[int][]string{}
+	var walk func(n *yaml.Node, at string)
+	walk = func(n *yaml.Node, at string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, at)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", at, i))
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if at != "" {
+					p = at + "." + k.Value
+				}
+				byLine[k.Line] = append(byLine[k.Line], p)
+				if v.Kind == yaml.ScalarNode && v.Line != k.Line {
+					byLine[v.Line] = append(byLine[v.Line], p)
+				}
+				walk(v, p)
+			}
+		}
+	}
+	walk(root, "")
+	paths := make(map[int]string, len(byLine))
+	for line, ps := range byLine {
+		// A parent written on the same line as its entries ("retry: {max_attempts: x}")
+		// says less than they do: keep the deepest paths, then their common parent.
+		deepest := ps[:0:0]
+		for _, p := range ps {
+			if !slices.ContainsFunc(ps, func(q string) bool { return q != p && commonPath(p, q) == p }) {
+				deepest = append(deepest, p)
+			}
+		}
+		common := deepest[0]
+		for _, p := range deepest[1:] {
+			common = commonPath(common, p)
+		}
+		if common != "" {
+			paths[line] = common
+		}
+	}
+	return paths
+}
+
+// commonPath is the longest key path both a and b lie under.
+func commonPath(a, b string) string {
+	for a != "" && !(b == a || strings.HasPrefix(b, a+".") || strings.HasPrefix(b, a+"[")) {
+		i := strings.LastIndexAny(a, ".[")
+		if i < 0 {
+			return ""
+		}
+		a = a[:i]
+	}
+	return a
+}
+
+var lineRE = regexp.MustCompile(`line (\d+): `)
+
+// withKeyPaths adds the key path after each "line N: " of err's message.
+func withKeyPaths(err error, paths map[int]string) error {
+	msg := lineRE.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		var line int
+		if _, e := fmt.Sscanf(m, "line %d: ", &line); e == nil && paths[line] != "" {
+			return m + paths[line] + ": "
+		}
+		return m
+	})
+	return errors.New(msg)
 }
 
 var varRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
@@ -200,6 +282,7 @@ func (f *File) applyDefaults() {
 	def(&f.Timeouts.Total, 120*time.Second)
 	def(&f.Timeouts.Attempt, 60*time.Second)
 	def(&f.Timeouts.StreamIdle, 30*time.Second)
+	def(&f.Timeouts.ClientWrite, 10*time.Second)
 	def(&f.Plugins.StartTimeout, 10*time.Second)
 	def(&f.Plugins.HealthInterval, 5*time.Second)
 	def(&f.Plugins.HealthTimeout, 2*time.Second)
@@ -227,9 +310,21 @@ func (f *File) applyDefaults() {
 	def(&f.Limits.QueueTimeout, 2*time.Second)
 	def(&f.Limits.ReadTimeout, 30*time.Second)
 	def(&f.Limits.ShutdownGrace, 30*time.Second)
+	if f.Log.Access == "" {
+		f.Log.Access = "on"
+	}
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+var (
+	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// credentialHeaders are the request headers that carry a client's credentials: a rule may
+// not ask to see them, so no key reaches a rule, its trace or a golden case.
+var credentialHeaders = map[string]bool{
+	"authorization": true, "proxy-authorization": true, "cookie": true, "x-api-key": true, "api-key": true,
+}
 
 // check validates references and values; it does not touch the file system.
 func (f *File) check() error {
@@ -254,7 +349,17 @@ func (f *File) check() error {
 				bad("%s (%s): sha256: want 64 hex digits", at, p.Name)
 			}
 		}
+		for _, e := range p.Env {
+			if !envNameRE.MatchString(e) {
+				bad("%s (%s): env: %q is not an environment variable name", at, p.Name, e)
+			}
+		}
 		providers[p.Name] = p
+	}
+	if len(f.Providers) > 0 && len(f.EnabledProviders()) == 0 {
+		bad("providers: every provider is disabled: at least one must be enabled to serve")
+	} else if len(f.Providers) == 0 {
+		bad("providers: at least one provider is required")
 	}
 	models := map[string]*Model{}
 	for i := range f.Models {
@@ -322,6 +427,11 @@ func (f *File) check() error {
 		if r.Pool < 1 || r.Pool > 1024 {
 			bad("%s (%s): pool %d: want 1..1024", at, r.Name, r.Pool)
 		}
+		for _, h := range r.Headers {
+			if credentialHeaders[h] {
+				bad("%s (%s): headers: %q carries the client's credentials; rules may not see it", at, r.Name, h)
+			}
+		}
 	}
 	if f.Retry.MaxAttempts < 1 || f.Retry.MaxAttempts > 20 {
 		bad("retry: max_attempts %d: want 1..20", f.Retry.MaxAttempts)
@@ -337,6 +447,11 @@ func (f *File) check() error {
 	}
 	if f.Validation.MaxChars < 0 || f.Validation.StreamHoldback < 0 {
 		bad("validation: max_chars and stream_holdback must not be negative")
+	}
+	switch f.Log.Access {
+	case "on", "off", "errors":
+	default:
+		bad("log: access %q: want on, off or errors", f.Log.Access)
 	}
 	if f.Circuit.FailureThreshold < 1 || f.Circuit.HalfOpenProbes < 1 {
 		bad("circuit: failure_threshold and half_open_probes must be at least 1")

@@ -53,7 +53,7 @@ func TestParse(t *testing.T) {
 				t.Errorf("expansion: %q %q", f.Admin.Key, f.Listen)
 			}
 		}},
-		{name: "variable makes a bool", text: strings.Replace(minimal, "plugin: ./plugin", "plugin: ./plugin\n    enabled: ${MOCK_ON:-false}", 1), check: func(t *testing.T, f *File) {
+		{name: "variable makes a bool", text: strings.Replace(minimal, "plugin: ./plugin", "plugin: ./plugin\n    enabled: ${MOCK_ON:-false}\n  - {name: other, plugin: ./other}", 1), check: func(t *testing.T, f *File) {
 			if f.Providers[0].IsEnabled() {
 				t.Error("enabled: ${MOCK_ON:-false} should disable the provider")
 			}
@@ -63,7 +63,34 @@ func TestParse(t *testing.T) {
 		{name: "unknown key", text: minimal + "surprise: 1\n", wantErr: `unknown key "surprise"`},
 		{name: "unknown nested key", text: strings.Replace(minimal, "plugin: ./plugin", "plugin: ./plugin\n    colour: red", 1), wantErr: `unknown key "colour"`},
 		{name: "bad duration", text: minimal + "timeouts: {total: 5 minutes}\n", wantErr: `bad duration "5 minutes"`},
-		{name: "wrong type", text: minimal + "retry: {max_attempts: many}\n", wantErr: `cannot use str "many" as int`},
+		{name: "wrong type", text: minimal + "retry: {max_attempts: many}\n", wantErr: `line 9: retry.max_attempts: cannot use str "many" as int`},
+		{name: "wrong type names the key path", text: minimal + "limits:\n  read_timeout: 5s\n  max_inflight: [1]\n", wantErr: `line 11: limits.max_inflight: cannot unmarshal`},
+		{name: "wrong type in a list", text: strings.Replace(minimal, "context_window: 8192", "context_window: big", 1), wantErr: `models[0]`},
+		{name: "bad duration names the key path", text: minimal + "timeouts:\n  total: soon\n", wantErr: `line 10: timeouts.total: bad duration "soon"`},
+		{name: "zero duration", text: minimal + "timeouts:\n  attempt: 0s\n", wantErr: `timeouts.attempt: duration "0s" must be positive`},
+		{name: "negative duration", text: minimal + "retry:\n  backoff_max: -1s\n", wantErr: `retry.backoff_max: duration "-1s" must be positive`},
+		{name: "zero shutdown delay", text: minimal + "limits:\n  shutdown_delay: 0s\n", check: func(t *testing.T, f *File) {
+			if f.Limits.ShutdownDelay != 0 {
+				t.Errorf("shutdown_delay %v", f.Limits.ShutdownDelay)
+			}
+		}},
+		{name: "negative shutdown delay", text: minimal + "limits:\n  shutdown_delay: -5s\n", wantErr: `limits.shutdown_delay: negative duration`},
+		{name: "new defaults", text: minimal, check: func(t *testing.T, f *File) {
+			if f.Timeouts.ClientWrite.D() != 10*time.Second || f.Log.Access != "on" || f.Limits.ShutdownDelay != 0 {
+				t.Errorf("client_write %v, log.access %q, shutdown_delay %v", f.Timeouts.ClientWrite, f.Log.Access, f.Limits.ShutdownDelay)
+			}
+		}},
+		{name: "bad access log", text: minimal + "log: {access: verbose}\n", wantErr: `log: access "verbose": want on, off or errors`},
+		{name: "credential header for a rule", text: minimal + "rules:\n  - {name: r, module: r.wasm, headers: [X-Tenant, Authorization]}\n", wantErr: `rules[0] (r): headers: "authorization" carries the client's credentials`},
+		{name: "every credential header refused", text: minimal + "rules:\n  - {name: r, module: r.wasm, headers: [proxy-authorization, cookie, x-api-key, api-key]}\n", wantErr: `"api-key" carries`},
+		{name: "plugin env", text: strings.Replace(minimal, "plugin: ./plugin", "plugin: ./plugin\n    env: [HTTPS_PROXY, SSL_CERT_FILE]", 1), check: func(t *testing.T, f *File) {
+			if len(f.Providers[0].Env) != 2 || f.Providers[0].Env[0] != "HTTPS_PROXY" {
+				t.Errorf("env %v", f.Providers[0].Env)
+			}
+		}},
+		{name: "bad plugin env name", text: strings.Replace(minimal, "plugin: ./plugin", "plugin: ./plugin\n    env: [\"A=B\"]", 1), wantErr: `env: "A=B" is not an environment variable name`},
+		{name: "no enabled provider", text: strings.Replace(minimal, "plugin: ./plugin", "plugin: ./plugin\n    enabled: false", 1), wantErr: "every provider is disabled"},
+		{name: "no provider", text: "models: []\n", wantErr: "at least one provider is required"},
 		{name: "bad yaml", text: "providers: [\n", wantErr: "line"},
 		{name: "empty", text: "", wantErr: "empty file"},
 		{name: "duplicate provider", text: strings.Replace(minimal, "models:", "  - {name: mock, plugin: ./other}\nmodels:", 1), wantErr: `providers[1]: duplicate provider name "mock"`},

@@ -55,6 +55,8 @@ type Metrics struct {
 	ProviderTokens    *prometheus.CounterVec
 	ProviderCost      *prometheus.CounterVec
 	PluginUp          *prometheus.GaugeVec
+	PluginHealthy     *prometheus.GaugeVec
+	RuleQuarantined   *prometheus.GaugeVec
 	PluginRestarts    *prometheus.CounterVec
 	Fallbacks         *prometheus.CounterVec
 	Retries           *prometheus.CounterVec
@@ -170,7 +172,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		ProviderCost: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "provider_cost_usd_total",
 			Help: "Cost in US dollars from the catalogue's prices and the reported usage."}, []string{"provider", "model"}),
 		PluginUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "plugin_up",
-			Help: "1 when the provider plugin process is up and healthy."}, []string{"plugin"}),
+			Help: "1 while the provider plugin process runs, has completed its handshake and is configured; 0 while it is down or restarting. Says nothing of its upstream (see switchyard_plugin_healthy)."}, []string{"plugin"}),
+		PluginHealthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "plugin_healthy",
+			Help: "1 when the provider plugin's last health check answered ok (its upstream probe included, where configured); 0 when it answered not ok or the plugin is down."}, []string{"plugin"}),
+		RuleQuarantined: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "rule_quarantined",
+			Help: "1 while a rule is quarantined after repeated failures (skipped until a reload or POST /admin/rules/{name}/reset), else 0."}, []string{"rule"}),
 		PluginRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "plugin_restarts_total",
 			Help: "Provider plugin restarts."}, []string{"plugin"}),
 		Fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "fallbacks_total",
@@ -188,7 +194,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.Requests, m.RequestDuration, m.ActiveRequests, m.Overhead,
 		m.RuleEvaluations, m.RuleDuration, m.ProviderRequests, m.ProviderDuration,
-		m.ProviderTTFT, m.ProviderTokens, m.ProviderCost, m.PluginUp, m.PluginRestarts, m.Fallbacks, m.Retries, m.RuleShadowAgree, m.ValidationFailure, m.RuleReloads, m.CircuitOpen)
+		m.ProviderTTFT, m.ProviderTokens, m.ProviderCost, m.PluginUp, m.PluginHealthy, m.RuleQuarantined, m.PluginRestarts, m.Fallbacks, m.Retries, m.RuleShadowAgree, m.ValidationFailure, m.RuleReloads, m.CircuitOpen)
 	m.AdmissionQueue = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "admission_queue_depth",
 		Help: "Chat requests waiting for a slot (limits.max_inflight) in the admission queue."})
 	m.AdmissionShedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "admission_shed_total",
@@ -253,6 +259,7 @@ func (m *Metrics) Prime(l Labels) {
 	}
 	for _, p := range l.Plugins {
 		m.PluginUp.WithLabelValues(p)
+		m.PluginHealthy.WithLabelValues(p)
 		m.PluginRestarts.WithLabelValues(p)
 	}
 	for _, r := range l.Rules {
@@ -261,6 +268,7 @@ func (m *Metrics) Prime(l Labels) {
 			m.RuleEvaluations.WithLabelValues(r, o)
 		}
 		m.RuleDuration.WithLabelValues(r)
+		m.RuleQuarantined.WithLabelValues(r)
 		m.RuleReloads.WithLabelValues(r, "ok")
 		m.RuleReloads.WithLabelValues(r, "refused")
 	}
@@ -306,3 +314,20 @@ func (m *Metrics) PluginUpChanged(plugin string, up bool) {
 
 // PluginRestarted counts a plugin restart (providers.Observer).
 func (m *Metrics) PluginRestarted(plugin string) { m.PluginRestarts.WithLabelValues(plugin).Inc() }
+
+// PluginHealthChanged records what a plugin's health check said (providers.Observer).
+func (m *Metrics) PluginHealthChanged(plugin string, healthy bool) {
+	m.PluginHealthy.WithLabelValues(plugin).Set(boolGauge(healthy))
+}
+
+// RuleQuarantineChanged records a rule entering (true) or leaving quarantine.
+func (m *Metrics) RuleQuarantineChanged(rule string, quarantined bool) {
+	m.RuleQuarantined.WithLabelValues(rule).Set(boolGauge(quarantined))
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
