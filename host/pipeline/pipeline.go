@@ -121,6 +121,20 @@ func (p *Pipeline) Circuit(t *Target) string {
 	return "closed"
 }
 
+// RuleLister is what a RuleEvaluator may also implement to describe its rules (their
+// state, quarantine included) for /readyz and the dry run.
+type RuleLister interface {
+	Rules() []rules.RuleInfo
+}
+
+// Rules describes the rules of the chain, nil without rules.
+func (p *Pipeline) Rules() []rules.RuleInfo {
+	if l, ok := p.rules.(RuleLister); ok {
+		return l.Rules()
+	}
+	return nil
+}
+
 // RuleHeaders lists the request headers any rule asked to see.
 func (p *Pipeline) RuleHeaders() []string { return p.ruleHeaders }
 
@@ -172,6 +186,10 @@ type Outcome struct {
 	// Committed is true once a stream's first event went to the client: from then on a
 	// failure can only be reported in-band.
 	Committed bool
+	// FirstByte is when a stream committed and its first event went to the client (zero
+	// for a whole answer, or a stream that never started): the access log's time to first
+	// token.
+	FirstByte time.Time
 }
 
 // Plan evaluates the rules for a call and returns its ordered targets.

@@ -97,6 +97,7 @@ func (s *streamSender) accumulate(c *provider.Chunk) {
 func (s *streamSender) commit() error {
 	s.committed = true
 	s.out.Committed = true
+	s.out.FirstByte = time.Now()
 	s.out.Target = s.target
 	s.sink.Begin(s.out)
 	for _, h := range s.held {
