@@ -3,10 +3,11 @@ package rules
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/switchyard-llm/switchyard/host/rules/abi"
 )
 
 // BenchmarkEvaluate measures one chain evaluation per shipped rule, built
@@ -14,21 +15,12 @@ import (
 // config is taken from its first golden case.
 func BenchmarkEvaluate(b *testing.B) {
 	in := testInput()
-	b.Logf("input: %d bytes", len(appendInput(nil, in, nil)))
+	b.Logf("input: %d bytes", len(abi.AppendInput(nil, in, nil)))
 	for _, name := range shippedRules(b) {
 		b.Run(name, func(b *testing.B) {
 			var cfg json.RawMessage
-			files, _ := filepath.Glob(filepath.Join(repoRoot(b), "rules-wasm", name, "testdata", "golden", "*.json"))
-			if len(files) > 0 {
-				data, err := os.ReadFile(files[0])
-				if err != nil {
-					b.Fatal(err)
-				}
-				var g golden
-				if err := json.Unmarshal(data, &g); err != nil {
-					b.Fatal(err)
-				}
-				cfg = g.Config
+			if cases, err := ReadGolden(filepath.Join(repoRoot(b), "rules-wasm", name, "testdata", "golden")); err == nil {
+				cfg = cases[0].Config
 			}
 			c := load(b, Options{}, Spec{Name: name, Path: buildShippedRule(b, name), Config: cfg,
 				Limits: Limits{Deadline: 50 * time.Millisecond}})
@@ -47,7 +39,7 @@ func BenchmarkEvaluate(b *testing.B) {
 
 // BenchmarkValidate measures one Validate call: a WAT validator, the Go
 // fixture with a validate function, and a shipped Go rule without one
-// (the Go SDK exports sy_validate in every Go rule, which then accepts).
+// (it does not export sy_validate: the chain has no validator to ask).
 func BenchmarkValidate(b *testing.B) {
 	for _, tc := range []struct {
 		name string

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,34 +17,37 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/switchyard-llm/switchyard/host/rules/abi"
+	"github.com/switchyard-llm/switchyard/host/rules/internal/codec"
 )
 
 // initTimeout bounds instantiation plus sy_init of one instance.
 const initTimeout = 10 * time.Second
 
-// Chain is a loaded, ready rule chain. Evaluate and Rules are safe for
-// concurrent use. Close waits for running evaluations; evaluations started
-// after Close find no rules and decide nothing.
+// Chain is a loaded, ready rule chain. Evaluate, Validate, Rules and Reset
+// are safe for concurrent use. Close waits for running evaluations;
+// evaluations started after Close find no rules and decide nothing.
+//
+// A rule may be shared by several chains (Options.Previous): it is closed
+// when the last open chain that holds it is closed.
 type Chain struct {
 	active     []*rule
 	shadow     []*rule
 	all        []*rule
 	validators []*rule // active rules that export sy_validate, in order
-	cache      wazero.CompilationCache
-	opts       Options
+	opts       Options // Previous cleared: a chain never keeps its predecessor alive
 	logger     *slog.Logger
 
 	mu     sync.RWMutex // held for reading by evaluations, for writing by Close
 	closed bool
-	bg     context.Context // refills
-	stop   context.CancelFunc
-	wg     sync.WaitGroup // refills in flight
 }
 
 // rule is one loaded rule: a Runtime of its own, the compiled module and a
-// pool of ready instances.
+// pool of ready instances. Everything but the failure count, the
+// quarantine flag and the holders is fixed once loaded, so chains can share
+// it.
 type rule struct {
-	chain   *Chain
 	spec    Spec
 	limits  Limits
 	sha     string
@@ -52,10 +56,20 @@ type rule struct {
 	headers []string
 	hdrKey  string
 	failAt  int
+	key     string // what must be equal for a reload to share the rule (reuseKey)
+
+	// Holders: each chain that holds the rule counts one; the last release
+	// stops the refills and closes the Runtime.
+	refMu sync.Mutex
+	refs  int
+	bg    context.Context // refills; cancelled by the last release
+	stop  context.CancelFunc
+	wg    sync.WaitGroup // refills in flight
 
 	rt           wazero.Runtime
+	cache        wazero.CompilationCache // nil: the Runtime's own engine, closed with it
 	compiled     wazero.CompiledModule
-	instrumented bool // the module checks a stop flag (instrument.go)
+	instrumented bool // the module checks a stop flag (internal/instrument)
 	modCfg       wazero.ModuleConfig
 	hasInit      bool
 	hasValidate  bool // exports sy_validate
@@ -70,27 +84,37 @@ type rule struct {
 
 // Load compiles every rule, checks its imports and exports, fills its pool
 // (running sy_init in every instance) and returns the chain. On error
-// nothing stays open, and the message names the rule, its file and the
-// problem: "rules/<name>: <path>: <problem>". ctx bounds loading only.
+// nothing it made stays open, and the message names the rule, its file and
+// the problem: "rules/<name>: <path>: <problem>". ctx bounds loading only.
 // The caller must Close the chain.
+//
+// With opts.Previous, a rule whose module bytes (sha256), whole Spec and
+// QuarantineAfter equal those of the rule of the same name in Previous is
+// shared with Previous instead of compiled again: same pool, same failure
+// count and quarantine. Load reports nothing to the Observer, and a Load
+// that fails leaves the rules of Previous as they were.
 func Load(ctx context.Context, specs []Spec, opts Options) (*Chain, error) {
+	prev := opts.Previous
+	opts.Previous = nil
 	c := &Chain{opts: opts, logger: opts.Logger}
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
 	if opts.CacheDir != "" {
-		cache, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
-		if err != nil {
+		// Fail early and once, rather than per rule.
+		if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
 			return nil, fmt.Errorf("rules: compilation cache %s: %w", opts.CacheDir, err)
 		}
-		c.cache = cache
-	} else {
-		c.cache = wazero.NewCompilationCache()
 	}
-	c.bg, c.stop = context.WithCancel(context.Background())
+	shared := map[string]*rule{}
+	if prev != nil {
+		for _, r := range prev.all {
+			shared[r.spec.Name] = r
+		}
+	}
 	seen := map[string]bool{}
 	for _, s := range specs {
-		r, err := c.loadRule(ctx, s, seen)
+		r, err := c.loadRule(ctx, s, seen, shared[s.Name])
 		if err != nil {
 			_ = c.Close(ctx)
 			return nil, &LoadError{Rule: s.Name, Path: s.Path, Err: err}
@@ -108,7 +132,8 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Chain, error) {
 	return c, nil
 }
 
-func (c *Chain) loadRule(ctx context.Context, s Spec, seen map[string]bool) (*rule, error) {
+// loadRule loads one rule, or shares old when it is the same rule (reuseKey).
+func (c *Chain) loadRule(ctx context.Context, s Spec, seen map[string]bool, old *rule) (*rule, error) {
 	switch {
 	case s.Name == "":
 		return nil, errors.New("rule has no name")
@@ -131,7 +156,7 @@ func (c *Chain) loadRule(ctx context.Context, s Spec, seen map[string]bool) (*ru
 	if len(s.Config) > 0 && !json.Valid(s.Config) {
 		return nil, errors.New("config is not valid JSON")
 	}
-	r := &rule{chain: c, spec: s, limits: s.Limits.withDefaults(), config: s.Config}
+	r := &rule{spec: s, limits: s.Limits.withDefaults(), config: s.Config}
 	if r.limits.MemoryMiB > 4096 {
 		return nil, fmt.Errorf("memory limit %d MiB is over 4096", r.limits.MemoryMiB)
 	}
@@ -150,18 +175,33 @@ func (c *Chain) loadRule(ctx context.Context, s Spec, seen map[string]bool) (*ru
 		return nil, err
 	}
 	r.sha = sum
+	r.key = reuseKey(r)
+	if old != nil && old.key == r.key && old.acquire() {
+		return old, nil
+	}
 	r.label = s.Name + "@" + sum[:12]
 	r.seed = sha256.Sum256(wasm)
-	if err := compileRule(ctx, r, wasm, c.cache); err != nil {
+	if c.opts.CacheDir != "" {
+		// One cache per rule: its engine lives as long as the rule, which
+		// chains may share (a cache shared by the rules of one chain could
+		// not be closed while a later chain still runs one of them).
+		if r.cache, err = wazero.NewCompilationCacheWithDir(c.opts.CacheDir); err != nil {
+			return nil, fmt.Errorf("compilation cache %s: %w", c.opts.CacheDir, err)
+		}
+	}
+	if err := compileRule(ctx, r, wasm, r.cache); err != nil {
+		r.closeCache(ctx)
 		return nil, err
 	}
+	r.refs = 1
+	r.bg, r.stop = context.WithCancel(context.Background())
 	r.pool = make(chan *instance, r.limits.Pool)
 	for range r.limits.Pool {
 		ictx, cancel := context.WithTimeout(ctx, initTimeout)
 		inst, err := r.newInstance(ictx)
 		cancel()
 		if err != nil {
-			_ = r.rt.Close(ctx)
+			_ = r.release(ctx)
 			return nil, err
 		}
 		r.pool <- inst
@@ -169,17 +209,112 @@ func (c *Chain) loadRule(ctx context.Context, s Spec, seen map[string]bool) (*ru
 	return r, nil
 }
 
+// reuseKey is what a reload compares to share a rule: the module's sha256
+// and every setting of its Spec (defaults applied) and of the chain that
+// the rule keeps.
+func reuseKey(r *rule) string {
+	cfg := string(r.config)
+	if cfg == "" {
+		cfg = "{}" // what sy_init receives for none
+	}
+	return fmt.Sprintf("%s\x00%q\x00%q\x00%q\x00%q\x00%d\x00%d\x00%d\x00%d\x00%s",
+		r.sha, r.spec.Path, r.spec.Mode, r.spec.OnError, r.headers,
+		r.limits.Deadline, r.limits.MemoryMiB, r.limits.Pool, r.failAt, cfg)
+}
+
+// acquire adds a holder of the rule; false when the rule is already closed.
+func (r *rule) acquire() bool {
+	r.refMu.Lock()
+	defer r.refMu.Unlock()
+	if r.refs == 0 {
+		return false
+	}
+	r.refs++
+	return true
+}
+
+// release drops a holder; the last one stops the refills and closes the
+// Runtime (every instance with it). Every evaluation runs inside a chain
+// that holds the rule and Chain.Close waits for its evaluations, so none
+// runs by then.
+func (r *rule) release(ctx context.Context) error {
+	r.refMu.Lock()
+	r.refs--
+	last := r.refs == 0
+	r.refMu.Unlock()
+	if !last {
+		return nil
+	}
+	r.stop()
+	r.wg.Wait()
+	err := r.rt.Close(ctx)
+	if r.cache != nil {
+		// The Runtime does not own a configured cache's engine, which keeps
+		// the compiled code until the module or the cache is closed.
+		_ = r.compiled.Close(ctx)
+	}
+	r.closeCache(ctx)
+	return err
+}
+
+func (r *rule) closeCache(ctx context.Context) {
+	if r.cache != nil {
+		_ = r.cache.Close(ctx)
+	}
+}
+
 // Rules describes the loaded rules in configured order.
 func (c *Chain) Rules() []RuleInfo {
 	out := make([]RuleInfo, 0, len(c.all))
 	for _, r := range c.all {
-		out = append(out, RuleInfo{Name: r.spec.Name, Mode: r.spec.Mode, SHA256: r.sha, Path: r.spec.Path, Quarantined: r.quarantined.Load()})
+		out = append(out, RuleInfo{Name: r.spec.Name, Mode: r.spec.Mode, SHA256: r.sha, Path: r.spec.Path,
+			Quarantined: r.quarantined.Load(), Failures: int(r.failures.Load())})
 	}
 	return out
 }
 
-// Close waits for running evaluations and background refills, then closes
-// every instance, runtime and the compilation cache. It is idempotent.
+// ErrUnknownRule is wrapped by Reset when the chain has no rule of that name.
+var ErrUnknownRule = errors.New("no such rule")
+
+// Reset lifts the quarantine of the named rule and clears its count of
+// consecutive failures; a lifted quarantine is reported to the Observer's
+// RuleQuarantineChanged. A rule shared with another chain is reset there
+// too (it is the same rule). The error wraps ErrUnknownRule when the chain
+// has no such rule.
+func (c *Chain) Reset(name string) error {
+	for _, r := range c.all {
+		if r.spec.Name == name {
+			r.failures.Store(0)
+			if r.quarantined.CompareAndSwap(true, false) {
+				r.log.logger.Info("rules: quarantine lifted")
+				if q, ok := c.opts.Observer.(QuarantineObserver); ok {
+					q.RuleQuarantineChanged(name, false)
+				}
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("rules/%s: %w", name, ErrUnknownRule)
+}
+
+// ReportQuarantine reports the quarantine state of every rule to the
+// Observer's RuleQuarantineChanged. Load reports nothing (a refused
+// candidate must not touch what the serving rules show); call this once
+// the chain serves, so that a rule whose quarantined version a reload
+// replaced shows as not quarantined.
+func (c *Chain) ReportQuarantine() {
+	q, ok := c.opts.Observer.(QuarantineObserver)
+	if !ok {
+		return
+	}
+	for _, r := range c.all {
+		q.RuleQuarantineChanged(r.spec.Name, r.quarantined.Load())
+	}
+}
+
+// Close waits for running evaluations, then releases every rule: a rule no
+// other open chain holds has its background refills stopped and its
+// instances and Runtime closed. It is idempotent.
 func (c *Chain) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -188,16 +323,11 @@ func (c *Chain) Close(ctx context.Context) error {
 	}
 	c.closed = true
 	c.mu.Unlock()
-	c.stop()
-	c.wg.Wait()
 	var errs []error
 	for _, r := range c.all {
-		if err := r.rt.Close(ctx); err != nil {
+		if err := r.release(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("rules/%s: close: %w", r.spec.Name, err))
 		}
-	}
-	if err := c.cache.Close(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("rules: close compilation cache: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -214,7 +344,7 @@ type encoded struct {
 // input returns the sy_route input of in as r sees it.
 func (e *encoded) input(in *Input, r *rule) []byte {
 	if !e.ok || e.key != r.hdrKey {
-		e.data = appendInput(e.data[:0], in, r.headers)
+		e.data = abi.AppendInput(e.data[:0], in, r.headers)
 		e.key, e.sum, e.ok = r.hdrKey, "", true
 	}
 	return e.data
@@ -223,7 +353,7 @@ func (e *encoded) input(in *Input, r *rule) []byte {
 // validateInput returns the sy_validate input of in as r sees it.
 func (e *encoded) validateInput(in *ValidateInput, r *rule) []byte {
 	if !e.ok || e.key != r.hdrKey {
-		e.data = appendValidateInput(e.data[:0], in, r.headers)
+		e.data = abi.AppendValidateInput(e.data[:0], in, r.headers)
 		e.key, e.sum, e.ok = r.hdrKey, "", true
 	}
 	return e.data
@@ -262,8 +392,9 @@ func (c *Chain) Evaluate(ctx context.Context, in *Input) (res *Result) {
 	defer encPool.Put(enc)
 	res.Trace = make([]RuleTrace, 0, len(c.all))
 
+	obs := c.opts.Observer
 	for _, r := range c.active {
-		tr, d := r.evaluate(ctx, in, enc)
+		tr, d := r.evaluate(ctx, in, enc, obs)
 		res.Trace = append(res.Trace, tr)
 		if (tr.Outcome == OutcomeError || tr.Outcome == OutcomeTimeout) && r.spec.OnError == OnErrorFail {
 			res.Err = &RuleError{Rule: r.spec.Name, Outcome: tr.Outcome, Err: errors.New(tr.Error)}
@@ -275,7 +406,7 @@ func (c *Chain) Evaluate(ctx context.Context, in *Input) (res *Result) {
 		}
 	}
 	for _, r := range c.shadow {
-		tr, d := r.evaluate(ctx, in, enc)
+		tr, d := r.evaluate(ctx, in, enc, obs)
 		res.Trace = append(res.Trace, tr)
 		switch tr.Outcome {
 		case OutcomeDecided, OutcomeRejected, OutcomeNoOpinion:
@@ -300,12 +431,13 @@ func agree(active, shadow *Decision) bool {
 	}
 }
 
-// evaluate runs one rule and reports the outcome to the observer.
-func (r *rule) evaluate(ctx context.Context, in *Input, enc *encoded) (RuleTrace, *Decision) {
+// evaluate runs one rule and reports the outcome to obs (the evaluating
+// chain's Observer, may be nil).
+func (r *rule) evaluate(ctx context.Context, in *Input, enc *encoded, obs Observer) (RuleTrace, *Decision) {
 	tr := RuleTrace{Rule: r.spec.Name, Mode: r.spec.Mode, SHA256: r.sha}
 	if r.quarantined.Load() {
 		tr.Outcome = OutcomeQuarantined
-		tr.Error = "quarantined after repeated failures; reload the rule"
+		tr.Error = "quarantined after repeated failures; reset or reload the rule"
 		return tr, nil
 	}
 	input := enc.input(in, r)
@@ -322,7 +454,7 @@ func (r *rule) evaluate(ctx context.Context, in *Input, enc *encoded) (RuleTrace
 		if out == nil {
 			return // no opinion
 		}
-		d, perr = parseOutput(out, in)
+		d, perr = codec.ParseOutput(out, in)
 		if perr != nil || in.Trace {
 			raw = append(json.RawMessage(nil), out...)
 		}
@@ -344,35 +476,35 @@ func (r *rule) evaluate(ctx context.Context, in *Input, enc *encoded) (RuleTrace
 	if err != nil {
 		tr.Error = err.Error()
 	}
-	if obs := r.chain.opts.Observer; obs != nil {
+	if obs != nil {
 		obs.RuleEvaluated(r.spec.Name, outcome, tr.Duration)
 	}
-	r.settle(outcome, fault, tr.Error)
+	r.settle(outcome, fault, tr.Error, obs)
 	return tr, d
 }
 
 // settle counts a failure of the rule's own code (fault), or clears the
 // count after a success.
-func (r *rule) settle(outcome string, fault bool, reason string) {
+func (r *rule) settle(outcome string, fault bool, reason string, obs Observer) {
 	switch {
 	case fault:
-		r.failed(reason)
+		r.failed(reason, obs)
 	case outcome != OutcomeTimeout && outcome != OutcomeError:
 		r.failures.Store(0)
 	}
 }
 
 // failed counts a failure of the rule's own code and quarantines the rule
-// after failAt consecutive ones.
-func (r *rule) failed(reason string) {
+// after failAt consecutive ones, reporting it to obs.
+func (r *rule) failed(reason string, obs Observer) {
 	if r.failAt < 0 {
 		return
 	}
 	if n := r.failures.Add(1); int(n) >= r.failAt && r.quarantined.CompareAndSwap(false, true) {
-		r.log.logger.Error("rules: rule quarantined after repeated failures; reload it to bring it back",
+		r.log.logger.Error("rules: rule quarantined after repeated failures; reset or reload it to bring it back",
 			"failures", n, "last_error", reason)
-		if q, ok := r.chain.opts.Observer.(QuarantineObserver); ok {
-			q.RuleQuarantined(r.spec.Name)
+		if q, ok := obs.(QuarantineObserver); ok {
+			q.RuleQuarantineChanged(r.spec.Name, true)
 		}
 	}
 }
@@ -437,9 +569,14 @@ func (r *rule) run(parent context.Context, validate bool, input []byte, use func
 	switch {
 	case stopped:
 		// Discard the instance, whether or not the guest saw the flag.
+		seen := callErr != nil && inst.stopSeen()
 		r.discard(inst)
-		if callErr != nil && !isBad {
+		if seen {
 			return OutcomeTimeout, blame, r.stoppedError(parentBound)
+		}
+		if callErr != nil && !isBad {
+			// It trapped on its own as the deadline passed: an error.
+			return OutcomeError, true, callErr
 		}
 		// It returned as the deadline passed: the answer stands.
 	case isBad:
@@ -451,9 +588,8 @@ func (r *rule) run(parent context.Context, validate bool, input []byte, use func
 		if errors.As(callErr, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled) {
 			return OutcomeTimeout, blame, r.stoppedError(parentBound)
 		}
-		if parent.Err() != nil {
-			return OutcomeTimeout, false, callErr
-		}
+		// Any other error is the rule's own trap, even when the caller's
+		// context ended meanwhile: only the deadline's stop is a timeout.
 		return OutcomeError, true, callErr
 	default:
 		r.pool <- inst
@@ -533,18 +669,18 @@ func (in *instance) call(ctx context.Context, validate bool, input []byte) ([]by
 // discard closes a broken instance and refills the pool in the background.
 func (r *rule) discard(inst *instance) {
 	inst.close()
-	c := r.chain
-	// The evaluation holds c.mu for reading, so Close cannot be between
-	// its check of closed and its wg.Wait here.
-	if c.closed {
+	// The evaluation runs inside a chain that holds the rule, and
+	// Chain.Close waits for it before releasing the rule: the last
+	// release's wg.Wait cannot have begun.
+	if r.bg.Err() != nil {
 		return
 	}
-	c.wg.Add(1)
+	r.wg.Add(1)
 	go func() {
-		defer c.wg.Done()
+		defer r.wg.Done()
 		backoff := 10 * time.Millisecond
 		for {
-			ictx, cancel := context.WithTimeout(c.bg, initTimeout)
+			ictx, cancel := context.WithTimeout(r.bg, initTimeout)
 			inst, err := r.newInstance(ictx)
 			cancel()
 			if err == nil {
@@ -553,7 +689,7 @@ func (r *rule) discard(inst *instance) {
 			}
 			r.log.logger.Warn("rules: refilling the pool failed", "error", err)
 			select {
-			case <-c.bg.Done():
+			case <-r.bg.Done():
 				return
 			case <-time.After(backoff):
 			}

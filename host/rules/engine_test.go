@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchyard-llm/switchyard/host/rules/abi"
 )
 
 // TestEvaluateOutcomes runs one fixture per case through a one-rule chain
@@ -40,8 +42,11 @@ func TestEvaluateOutcomes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := load(t, Options{}, Spec{Name: "fx", Path: wat(t, tt.fixture), Limits: Limits{Deadline: 2 * time.Second, Pool: 1}})
+			// No fixture here loops: the deadline only bounds a loaded
+			// machine under -race, where the stack overflow takes seconds.
+			c := load(t, Options{}, Spec{Name: "fx", Path: wat(t, tt.fixture), Limits: Limits{Deadline: time.Minute, Pool: 1}})
 			for round := range 2 { // the second round shows the rule still works (or still fails the same way)
+				waitPool(t, c.all[0])
 				res := c.Evaluate(context.Background(), testInput())
 				if len(res.Trace) != 1 {
 					t.Fatalf("round %d: trace has %d entries", round, len(res.Trace))
@@ -101,8 +106,8 @@ func TestLoadRefuses(t *testing.T) {
 	}
 }
 
-// TestLoopStoppedAtDeadline: a looping rule is stopped at its deadline
-// (plus slack), counts as a timeout, and the next request is served, by the
+// TestLoopStoppedAtDeadline: a looping rule is stopped at its deadline,
+// counts as a timeout, and the next request is served, by the
 // next rule of the chain and by the same rule's refilled pool.
 func TestLoopStoppedAtDeadline(t *testing.T) {
 	const deadline = 20 * time.Millisecond
@@ -114,20 +119,19 @@ func TestLoopStoppedAtDeadline(t *testing.T) {
 	looping := testInput()
 	looping.Request.Tags = []string{"loop-forever"}
 	for round := range 3 {
-		start := time.Now()
+		waitPool(t, c.all[0])
 		res := c.Evaluate(context.Background(), looping)
-		took := time.Since(start)
-		if took > deadline+100*time.Millisecond {
-			t.Errorf("round %d: took %s, deadline %s", round, took, deadline)
-		}
-		if res.Trace[0].Outcome != OutcomeTimeout {
-			t.Fatalf("round %d: outcome %q (%s), want timeout", round, res.Trace[0].Outcome, res.Trace[0].Error)
+		// Stopped by its own deadline (not, say, by a test timeout); how
+		// late is up to the machine's load.
+		if tr := res.Trace[0]; tr.Outcome != OutcomeTimeout || !strings.Contains(tr.Error, "deadline") || tr.Duration < deadline {
+			t.Fatalf("round %d: outcome %q (%s) after %s, want timeout at the deadline", round, tr.Outcome, tr.Error, tr.Duration)
 		}
 		if res.Rule == "" || !strings.HasPrefix(res.Rule, "decide@") {
 			t.Fatalf("round %d: decided by %q, want the next rule", round, res.Rule)
 		}
 	}
 	// The same rule serves a request that does not make it loop.
+	waitPool(t, c.all[0])
 	res := c.Evaluate(context.Background(), testInput())
 	if res.Trace[0].Outcome != OutcomeDecided || !strings.HasPrefix(res.Rule, "loop@") {
 		t.Fatalf("after timeouts: %+v, rule %q", res.Trace[0], res.Rule)
@@ -195,6 +199,7 @@ func TestQuarantine(t *testing.T) {
 	)
 	var outcomes []string
 	for range 5 {
+		waitPool(t, c.all[0])
 		res := c.Evaluate(context.Background(), testInput())
 		outcomes = append(outcomes, res.Trace[0].Outcome)
 		if !strings.HasPrefix(res.Rule, "decide@") {
@@ -205,13 +210,13 @@ func TestQuarantine(t *testing.T) {
 	if got := strings.Join(outcomes, " "); got != want {
 		t.Fatalf("outcomes %q, want %q", got, want)
 	}
-	if len(rec.quarantined) != 1 || rec.quarantined[0] != "trap" {
-		t.Errorf("RuleQuarantined calls: %v", rec.quarantined)
+	if got := rec.changes(); len(got) != 1 || got[0] != "trap:true" {
+		t.Errorf("RuleQuarantineChanged calls: %v", got)
 	}
 	if !strings.Contains(logs.String(), "quarantined") || !strings.Contains(logs.String(), "rule=trap") {
 		t.Errorf("no quarantine log line: %s", logs.String())
 	}
-	if info := c.Rules(); !info[0].Quarantined || info[1].Quarantined {
+	if info := c.Rules(); !info[0].Quarantined || info[0].Failures != 3 || info[1].Quarantined || info[1].Failures != 0 {
 		t.Errorf("Rules() = %+v", info)
 	}
 }
@@ -234,7 +239,7 @@ func TestGuestLog(t *testing.T) {
 
 func TestHeadersFiltered(t *testing.T) {
 	in := testInput()
-	got := string(appendInput(nil, in, []string{"x-tenant"}))
+	got := string(abi.AppendInput(nil, in, []string{"x-tenant"}))
 	if !strings.Contains(got, `"headers":{"x-tenant":"acme"}`) || strings.Contains(got, "x-secret") {
 		t.Fatalf("headers not filtered: %s", got)
 	}

@@ -16,6 +16,8 @@ import (
 // (one case per JSON file) is documented in rules-wasm/README.md.
 type GoldenCase struct {
 	Name string `json:"name"`
+	// About is a comment for the reader of the case; it is not checked.
+	About string `json:"about"`
 	// Config, when set, replaces the rule's configured config for this case.
 	Config json.RawMessage `json:"config"`
 	// Headers, when set, are the request headers the rule may see (its config's headers:).
@@ -80,8 +82,13 @@ func ReadGolden(path string) ([]GoldenCase, error) {
 
 // RunGolden loads the rule of spec (once per distinct case config) and checks every case.
 // It returns an error only when the rule cannot be loaded; failed cases are in the results.
+//
+// The rule is loaded on its own: opts.Previous and opts.Observer are ignored (a golden run
+// is not traffic, and its failures must never count towards the quarantine of a serving
+// rule), and quarantine is off, so that every case runs.
 func RunGolden(ctx context.Context, spec Spec, cases []GoldenCase, opts Options) ([]GoldenResult, error) {
 	spec.Mode = ModeActive
+	opts.Previous, opts.Observer, opts.QuarantineAfter = nil, nil, -1
 	chains := map[string]*Chain{}
 	defer func() {
 		for _, c := range chains {

@@ -1,150 +1,37 @@
 package rules
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard-llm/switchyard/host/metrics"
+	"github.com/switchyard-llm/switchyard/host/rules/internal/testkit"
 )
 
-// Wasm built by the tests goes to one directory per test binary.
-var (
-	buildDir  string
-	buildMu   sync.Mutex
-	buildDone = map[string]string{}
-)
+// The tests build their modules from source through testkit, once per
+// test binary, and share one compilation cache.
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "switchyard-rules-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	buildDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// repoRoot is the module root, two levels up from host/rules.
-func repoRoot(tb testing.TB) string {
-	tb.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return root
-}
-
-// buildOnce runs build for key once per test binary and returns the .wasm path.
-func buildOnce(tb testing.TB, key string, build func(out string) error) string {
-	tb.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if p, ok := buildDone[key]; ok {
-		return p
-	}
-	out := filepath.Join(buildDir, fmt.Sprintf("%d.wasm", len(buildDone)))
-	if err := build(out); err != nil {
-		tb.Fatalf("build %s: %v", key, err)
-	}
-	buildDone[key] = out
-	return out
-}
-
-// wat compiles a WAT file (path relative to the repo root, or to
-// host/rules/testdata when it has no slash) with wabt's wat2wasm. A missing
-// wat2wasm fails the test: it is a required tool.
-func wat(tb testing.TB, src string) string {
-	tb.Helper()
-	if filepath.Base(src) == src {
-		src = filepath.Join("testdata", src)
-	} else {
-		src = filepath.Join(repoRoot(tb), src)
-	}
-	tool, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		tb.Fatalf("wat2wasm not found: install wabt (apt-get update && apt-get install -y wabt): %v", err)
-	}
-	return buildOnce(tb, src, func(out string) error {
-		return run(exec.Command(tool, src, "-o", out))
-	})
-}
-
-// cRule compiles a C rule (path relative to the repo root) with clang for
-// wasm32, without libc. A missing clang or wasm-ld fails the test.
-func cRule(tb testing.TB, src string) string {
-	tb.Helper()
-	tool, err := exec.LookPath("clang")
-	if err == nil {
-		_, err = exec.LookPath("wasm-ld")
-	}
-	if err != nil {
-		tb.Fatalf("clang and wasm-ld are needed for C rules: apt-get update && apt-get install -y clang lld: %v", err)
-	}
-	src = filepath.Join(repoRoot(tb), src)
-	return buildOnce(tb, src, func(out string) error {
-		return run(exec.Command(tool, "--target=wasm32", "-O2", "-nostdlib", "-Wl,--no-entry", "-o", out, src))
-	})
-}
-
-// goRule builds a Go rule (a package dir relative to the repo root) with
-// GOOS=wasip1 GOARCH=wasm -buildmode=c-shared.
-func goRule(tb testing.TB, pkg string) string {
-	tb.Helper()
-	tool, err := exec.LookPath("go")
-	if err != nil {
-		tb.Fatalf("go not found on PATH (needed to build Go rules): %v", err)
-	}
-	return buildOnce(tb, pkg, func(out string) error {
-		cmd := exec.Command(tool, "build", "-buildmode=c-shared", "-o", out, "./"+pkg)
-		cmd.Dir = repoRoot(tb)
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		return run(cmd)
-	})
-}
-
-func run(cmd *exec.Cmd) error {
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %v: %s", cmd, err, stderr.String())
-	}
-	return nil
-}
+func repoRoot(tb testing.TB) string                      { return testkit.RepoRoot(tb) }
+func wat(tb testing.TB, src string) string               { return testkit.WAT(tb, src) }
+func goRule(tb testing.TB, pkg string) string            { return testkit.Go(tb, pkg) }
+func buildShippedRule(tb testing.TB, name string) string { return testkit.ShippedRule(tb, name) }
+func shippedRules(tb testing.TB) []string                { return testkit.ShippedRules(tb) }
 
 // testInput is a request of about 1 KB with three candidates.
-func testInput() *Input {
-	return &Input{
-		NowUnixMS:  1764000000000,
-		RandomSeed: 8812,
-		Request: RequestView{
-			ID: "req_1", Endpoint: "chat.completions", Model: "auto", Priority: 5,
-			PromptTokensEstimate: 523, MaxTokens: 1024, Messages: 4, Chars: 2100,
-			Key: "team-a", User: "u1", Tags: []string{"batch"},
-			Metadata: map[string]json.RawMessage{"tier": json.RawMessage(`"free"`), "budget": json.RawMessage(`12.5`)},
-			Headers:  map[string]string{"x-tenant": "acme", "x-secret": "nope"},
-		},
-		Candidates: []Candidate{
-			{Provider: "mock", Model: "mock-small", ContextWindow: 8192, USDPerMTokIn: 0.1, USDPerMTokOut: 0.4,
-				Capabilities: []string{"tools", "json", "stream"}, Healthy: true, Circuit: "closed", P50MS: 120, P95MS: 400, ErrorRate: 0.01, Inflight: 2},
-			{Provider: "mock", Model: "mock-medium", ContextWindow: 32768, USDPerMTokIn: 0.5, USDPerMTokOut: 1.5,
-				Capabilities: []string{"tools", "json", "stream"}, Healthy: true, Circuit: "closed", P50MS: 300, P95MS: 900, ErrorRate: 0.02, Inflight: 1},
-			{Provider: "mock", Model: "mock-large", ContextWindow: 128000, USDPerMTokIn: 2.5, USDPerMTokOut: 10,
-				Capabilities: []string{"tools", "json", "vision", "stream"}, Healthy: true, Circuit: "closed", P50MS: 700, P95MS: 2100, ErrorRate: 0.005, Inflight: 0},
-		},
-	}
-}
+func testInput() *Input { return testkit.Input() }
 
-// load loads a chain and closes it when the test ends.
+// load loads a chain and closes it when the test ends. Without a
+// CacheDir, it takes the test binary's.
 func load(tb testing.TB, opts Options, specs ...Spec) *Chain {
 	tb.Helper()
+	if opts.CacheDir == "" {
+		opts.CacheDir = testkit.CacheDir(tb)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := Load(ctx, specs, opts)
@@ -157,6 +44,21 @@ func load(tb testing.TB, opts Options, specs ...Spec) *Chain {
 		}
 	})
 	return c
+}
+
+// waitPool waits until the rule's pool is full again: after a trap or a
+// timeout the pool refills in the background, and how soon depends on the
+// machine's load, so a test that needs an instance waits for it rather
+// than for a fixed time.
+func waitPool(tb testing.TB, r *rule) {
+	tb.Helper()
+	give := time.Now().Add(time.Minute)
+	for len(r.pool) < r.limits.Pool {
+		if time.Now().After(give) {
+			tb.Fatalf("rule %s: pool of %d not refilled within a minute (%d ready)", r.spec.Name, r.limits.Pool, len(r.pool))
+		}
+		time.Sleep(time.Millisecond) // polling, bounded above
+	}
 }
 
 // recorder is an Observer that records outcomes.
@@ -179,14 +81,26 @@ func (r *recorder) RuleValidated(rule, verdict string, _ time.Duration) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) RuleQuarantined(rule string) {
+func (r *recorder) RuleQuarantineChanged(rule string, quarantined bool) {
 	r.mu.Lock()
-	r.quarantined = append(r.quarantined, rule)
+	r.quarantined = append(r.quarantined, fmt.Sprintf("%s:%v", rule, quarantined))
 	r.mu.Unlock()
+}
+
+// changes returns the quarantine changes seen so far.
+func (r *recorder) changes() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.quarantined...)
 }
 
 var (
 	_ Observer           = (*recorder)(nil)
 	_ QuarantineObserver = (*recorder)(nil)
 	_ ValidationObserver = (*recorder)(nil)
+
+	// The router's metrics are the observer in production: the gauge
+	// switchyard_rule_quarantined follows the quarantine.
+	_ Observer           = (*metrics.Metrics)(nil)
+	_ QuarantineObserver = (*metrics.Metrics)(nil)
 )

@@ -1,6 +1,8 @@
 package rules
 
+import "github.com/switchyard-llm/switchyard/host/rules/abi"
+
 // EncodeInput returns the ABI input JSON for in, with only the request headers in allow
 // (lowercase names): exactly the bytes a rule whose config lists those headers receives.
-// The dry run uses it to show what rules saw, so a request can be recorded as a golden case.
-func EncodeInput(in *Input, allow []string) []byte { return appendInput(nil, in, allow) }
+// It is abi.EncodeInput, kept here for callers that import the engine.
+func EncodeInput(in *Input, allow []string) []byte { return abi.EncodeInput(in, allow) }

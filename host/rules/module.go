@@ -13,11 +13,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/switchyard-llm/switchyard/host/rules/internal/instrument"
 )
 
 const (
@@ -53,17 +56,21 @@ var errAbort = errors.New("env.abort called")
 // errCompile marks a module wazero could not compile.
 var errCompile = errors.New("compile")
 
+// compilations counts the modules handed to wazero's compiler, so tests can
+// tell a shared rule from a recompiled one.
+var compilations atomic.Int64
+
 // compileRule builds the rule's runtime (host modules included), compiles
-// and checks the module: instrumented with the stop flag (instrument.go)
+// and checks the module: instrumented with the stop flag (internal/instrument)
 // when the rewriter can, otherwise as it is, with wazero's context check.
 // On error everything it created is closed.
 func compileRule(ctx context.Context, r *rule, wasm []byte, cache wazero.CompilationCache) error {
-	if err := checkSizes(wasm); err != nil {
+	if err := instrument.CheckSizes(wasm); err != nil {
 		return fmt.Errorf("malformed module: %w", err)
 	}
-	code, err := instrument(wasm)
+	code, err := instrument.Rewrite(wasm)
 	switch {
-	case errors.Is(err, errReservedName):
+	case errors.Is(err, instrument.ErrReservedName):
 		return err
 	case err != nil:
 		r.log.logger.Debug("rules: cannot instrument the module; wazero's context check stops it at its deadline (slower)",
@@ -91,8 +98,10 @@ func compileWith(ctx context.Context, r *rule, wasm []byte, cache wazero.Compila
 	cfg := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(!instrumented).
 		WithMemoryCapacityFromMax(true).
-		WithMemoryLimitPages(uint32(r.limits.MemoryMiB) * (1 << 20) / pageSize).
-		WithCompilationCache(cache)
+		WithMemoryLimitPages(uint32(r.limits.MemoryMiB) * (1 << 20) / pageSize)
+	if cache != nil {
+		cfg = cfg.WithCompilationCache(cache)
+	}
 	if instrumented {
 		// DWARF line numbers would be off by the inserted checks.
 		cfg = cfg.WithDebugInfoEnabled(false)
@@ -124,6 +133,7 @@ func compileWith(ctx context.Context, r *rule, wasm []byte, cache wazero.Compila
 		return fmt.Errorf("host module env: %w", err)
 	}
 
+	compilations.Add(1)
 	compiled, err := rt.CompileModule(ctx, wasm)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errCompile, err)
@@ -248,9 +258,18 @@ type instance struct {
 	bufCap   uint32
 	stack    [2]uint64
 
-	stop  api.MutableGlobal // the stop flag of an instrumented module, else nil
-	raise func()            // sets stop to 1
-	timer *time.Timer       // calls raise at the deadline of an evaluation; stopped between them
+	stop    api.MutableGlobal // the stop flag of an instrumented module, else nil
+	raise   func()            // sets stop to instrument.StopRaised
+	timer   *time.Timer       // calls raise at the deadline of an evaluation; stopped between them
+	raiseMu sync.Mutex        // orders raise's write before stopSeen's read
+}
+
+// stopSeen reports whether the guest stopped because it saw the stop flag
+// (rather than trapping on its own). Call it only after the guest returned.
+func (in *instance) stopSeen() bool {
+	in.raiseMu.Lock()
+	defer in.raiseMu.Unlock()
+	return api.DecodeI32(in.stop.Get()) == instrument.StopSeen
 }
 
 // arm makes the guest stop when ctx is done: for an instrumented module,
@@ -304,12 +323,17 @@ func (r *rule) newInstance(ctx context.Context) (*instance, error) {
 		return nil, errors.New("instantiate: no memory")
 	}
 	if r.instrumented {
-		stop, ok := mod.ExportedGlobal(stopFlagExport).(api.MutableGlobal)
+		stop, ok := mod.ExportedGlobal(instrument.StopFlagExport).(api.MutableGlobal)
 		if !ok {
 			_ = mod.Close(ctx)
 			return nil, errors.New("instantiate: no stop flag")
 		}
-		inst.stop, inst.raise = stop, func() { stop.Set(1) }
+		inst.stop = stop
+		inst.raise = func() {
+			inst.raiseMu.Lock()
+			stop.Set(instrument.StopRaised)
+			inst.raiseMu.Unlock()
+		}
 		inst.timer = time.AfterFunc(time.Hour, inst.raise)
 		inst.timer.Stop()
 		if start := mod.ExportedFunction("_initialize"); start != nil {

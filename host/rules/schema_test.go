@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/switchyard-llm/switchyard/host/rules/abi"
+	"github.com/switchyard-llm/switchyard/host/rules/internal/codec"
 )
 
 // The ABI's JSON Schemas (api/rules) are the rule author's reference; these tests hold the
@@ -78,7 +80,7 @@ func TestInputMatchesSchema(t *testing.T) {
 			allow: []string{"x-tenant"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := appendInput(nil, &tc.in, tc.allow)
+			b := abi.AppendInput(nil, &tc.in, tc.allow)
 			if err := validJSON(t, s, b); err != nil {
 				t.Errorf("encoded input does not match api/rules/input.schema.json: %v\n%s", err, b)
 			}
@@ -111,7 +113,7 @@ func TestOutputSchemaAgreesWithEngine(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			schemaErr := validJSON(t, s, []byte(tc.out))
-			_, engineErr := parseOutput([]byte(tc.out), in)
+			_, engineErr := codec.ParseOutput([]byte(tc.out), in)
 			if tc.name == "error report" {
 				// Schema-valid, but the engine counts it as the rule's failure.
 				engineErr = nil
@@ -145,7 +147,7 @@ func TestGoldenCasesMatchSchemas(t *testing.T) {
 		if err := json.Unmarshal(c.Input, &in); err != nil {
 			t.Fatalf("%s: input: %v", f, err)
 		}
-		if err := validJSON(t, inSchema, appendInput(nil, &in, nil)); err != nil {
+		if err := validJSON(t, inSchema, abi.AppendInput(nil, &in, nil)); err != nil {
 			t.Errorf("%s: input does not match the schema: %v", f, err)
 		}
 	}
@@ -166,7 +168,7 @@ func TestValidateInputMatchesSchema(t *testing.T) {
 		{name: "full", in: full, allow: []string{"x-tenant"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := appendValidateInput(nil, tc.in, tc.allow)
+			b := abi.AppendValidateInput(nil, tc.in, tc.allow)
 			if err := validJSON(t, s, b); err != nil {
 				t.Errorf("encoded input does not match api/rules/validate-input.schema.json: %v\n%s", err, b)
 			}
@@ -177,9 +179,15 @@ func TestValidateInputMatchesSchema(t *testing.T) {
 	}
 	// The request object is the one sy_route sees.
 	in := testInput()
-	route, validate := string(appendInput(nil, in, []string{"x-tenant"})), string(appendValidateInput(nil, &ValidateInput{Request: in.Request}, []string{"x-tenant"}))
-	req := string(appendRequest(nil, &in.Request, []string{"x-tenant"}))
-	if !strings.Contains(route, `"request":`+req+`,"candidates"`) || !strings.HasPrefix(validate, `{"abi":1,"request":`+req+`,"target"`) {
+	route, validate := abi.AppendInput(nil, in, []string{"x-tenant"}), abi.AppendValidateInput(nil, &ValidateInput{Request: in.Request}, []string{"x-tenant"})
+	var r, v struct{ Request json.RawMessage } // the exact bytes of each
+	if err := json.Unmarshal(route, &r); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(validate, &v); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.Request, v.Request) || !bytes.HasPrefix(validate, []byte(`{"abi":1,"request":{`)) {
 		t.Errorf("request objects differ:\n%s\n%s", route, validate)
 	}
 }
@@ -205,7 +213,7 @@ func TestValidateOutputSchemaAgreesWithEngine(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			schemaErr := validJSON(t, s, []byte(tc.out))
-			_, _, engineErr := parseVerdict([]byte(tc.out))
+			_, _, engineErr := codec.ParseVerdict([]byte(tc.out))
 			if tc.name == "error report" {
 				// Schema-valid, but the engine counts it as the rule's failure.
 				if engineErr == nil {

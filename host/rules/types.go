@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"time"
+
+	"github.com/switchyard-llm/switchyard/host/rules/abi"
 )
 
 // Limits bound one rule. Zero fields take the defaults.
@@ -33,24 +35,6 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Modes and error policies of a rule.
-const (
-	ModeActive  = "active"
-	ModeShadow  = "shadow"
-	OnErrorSkip = "skip"
-	OnErrorFail = "fail"
-)
-
-// Outcomes of one evaluation, as reported to the Observer and in traces.
-const (
-	OutcomeDecided     = "decided"
-	OutcomeNoOpinion   = "no_opinion"
-	OutcomeRejected    = "rejected"
-	OutcomeError       = "error"
-	OutcomeTimeout     = "timeout"
-	OutcomeQuarantined = "quarantined" // trace only: the rule was not run
-)
-
 // Spec configures one rule of a chain.
 type Spec struct {
 	Name    string          // rule name from config (lowercase short name; log prefix, metric label)
@@ -71,10 +55,14 @@ type Observer interface {
 }
 
 // QuarantineObserver is an optional extension of Observer, found by type
-// assertion: RuleQuarantined is called once when a rule is taken out of
-// the chain after repeated failures.
+// assertion: RuleQuarantineChanged is called with true when a rule is
+// taken out of the chain after repeated failures (once, on the request
+// path), with false when Chain.Reset lifts the quarantine, and with the
+// current state of every rule by Chain.ReportQuarantine. Load never calls
+// it. *metrics.Metrics implements it (the switchyard_rule_quarantined
+// gauge).
 type QuarantineObserver interface {
-	RuleQuarantined(rule string)
+	RuleQuarantineChanged(rule string, quarantined bool)
 }
 
 // Options are shared by every rule of a chain.
@@ -86,188 +74,17 @@ type Options struct {
 	// timeouts of the rule's own code) that take a rule out of the chain;
 	// 0 means DefaultQuarantineAfter, negative disables quarantine.
 	QuarantineAfter int
+	// Previous, when set, is the chain a reload replaces: Load shares each
+	// of its rules whose module and settings are unchanged (see Load)
+	// instead of compiling and instantiating it again. Previous stays the
+	// caller's to close, and keeps working until then; a shared rule is
+	// closed with the last chain that holds it. The new chain keeps no
+	// reference to Previous.
+	Previous *Chain
 }
 
 // DefaultQuarantineAfter is the default of Options.QuarantineAfter.
 const DefaultQuarantineAfter = 5
-
-// Input is what every rule of the chain sees (DESIGN.md §3). The encoder
-// adds "abi":1 and filters Request.Headers per rule.
-type Input struct {
-	NowUnixMS  int64           `json:"now_unix_ms"`
-	RandomSeed uint64          `json:"random_seed"`
-	Request    RequestView     `json:"request"`
-	Candidates []Candidate     `json:"candidates"`
-	Previous   json.RawMessage `json:"previous"` // nil is sent as null
-
-	// Trace asks for a full trace (the dry run sets it): RuleTrace.InputSHA256
-	// and RuleTrace.Output of every rule. Without it they are left empty,
-	// except Output when a rule's output is refused, which saves hashing the
-	// input and copying outputs on the request path. Rules never see it.
-	Trace bool `json:"-"`
-}
-
-// RequestView is the compact view of the client's request.
-type RequestView struct {
-	ID                   string                     `json:"id"`
-	Endpoint             string                     `json:"endpoint"`
-	Model                string                     `json:"model"`
-	Stream               bool                       `json:"stream"`
-	Priority             int                        `json:"priority"`
-	PromptTokensEstimate int64                      `json:"prompt_tokens_estimate"`
-	MaxTokens            int64                      `json:"max_tokens"` // 0: the client set none
-	Messages             int                        `json:"messages"`
-	Chars                int64                      `json:"chars"`
-	HasTools             bool                       `json:"has_tools"`
-	HasImages            bool                       `json:"has_images"`
-	JSONMode             bool                       `json:"json_mode"`
-	Key                  string                     `json:"key"` // the key's configured name, never the secret
-	User                 string                     `json:"user"`
-	Tags                 []string                   `json:"tags"`
-	Metadata             map[string]json.RawMessage `json:"metadata"` // invalid JSON values are sent as null
-	Headers              map[string]string          `json:"headers"`  // lowercased names; each rule sees only its Spec.Headers
-}
-
-// Candidate is one target a rule may choose, with live statistics.
-type Candidate struct {
-	Provider      string   `json:"provider"`
-	Model         string   `json:"model"`
-	ContextWindow int64    `json:"context_window"`
-	USDPerMTokIn  float64  `json:"usd_per_mtok_in"`
-	USDPerMTokOut float64  `json:"usd_per_mtok_out"`
-	Capabilities  []string `json:"capabilities"`
-	Healthy       bool     `json:"healthy"`
-	Circuit       string   `json:"circuit"` // closed | half_open | open
-	P50MS         float64  `json:"p50_ms"`
-	P95MS         float64  `json:"p95_ms"`
-	ErrorRate     float64  `json:"error_rate"`
-	Inflight      int      `json:"inflight"`
-}
-
-// Target names a candidate.
-type Target struct {
-	Provider string `json:"provider"`
-	Model    string `json:"model"`
-}
-
-// Params are the request parameters a rule may override.
-type Params struct {
-	MaxTokens       *int64   `json:"max_tokens,omitempty"`
-	Temperature     *float64 `json:"temperature,omitempty"`
-	TopP            *float64 `json:"top_p,omitempty"`
-	Stop            []string `json:"stop,omitempty"`
-	ReasoningEffort string   `json:"reasoning_effort,omitempty"`
-}
-
-// Reject answers the request with an error; Status is 400, 403, 429 or 503.
-type Reject struct {
-	Status  int    `json:"status"`
-	Message string `json:"message"`
-}
-
-// Decision is a validated rule decision: either Targets (non-empty, all
-// among the input's candidates) or Reject.
-type Decision struct {
-	Targets []Target `json:"targets,omitempty"`
-	Reason  string   `json:"reason,omitempty"`
-	Params  *Params  `json:"params,omitempty"`
-	Tags    []string `json:"tags,omitempty"`
-	Reject  *Reject  `json:"reject,omitempty"`
-}
-
-// RuleTrace records one rule's evaluation.
-type RuleTrace struct {
-	Rule        string
-	Mode        string
-	SHA256      string // module sha256, hex
-	InputSHA256 string // sha256 of the exact input bytes the rule saw, hex; only with Input.Trace
-	Outcome     string
-	// Output is the rule's raw output (a copy), nil for no opinion; only with
-	// Input.Trace, or when the output was refused (outcome error).
-	Output   json.RawMessage
-	Error    string
-	Duration time.Duration
-}
-
-// Result is the outcome of a chain evaluation.
-type Result struct {
-	Decision *Decision   // nil: no rule decided (use the model's default route)
-	Rule     string      // deciding rule: name@ + 12 hex of its module sha256; "" if none
-	Trace    []RuleTrace // every rule considered, in order, shadow rules last
-	Err      *RuleError  // a rule with on_error: fail failed: answer 503 rule_error
-	// ShadowAgreement holds, per shadow rule that ran without error,
-	// whether it agreed with the active result: same first target, both
-	// rejected, or both without a decision.
-	ShadowAgreement map[string]bool
-}
-
-// RuleError reports that a rule with on_error: fail failed.
-type RuleError struct {
-	Rule    string
-	Outcome string // error or timeout
-	Err     error
-}
-
-func (e *RuleError) Error() string {
-	return "rules/" + e.Rule + ": " + e.Outcome + ": " + e.Err.Error()
-}
-
-func (e *RuleError) Unwrap() error { return e.Err }
-
-// RuleInfo describes a loaded rule.
-type RuleInfo struct {
-	Name        string
-	Mode        string
-	SHA256      string
-	Path        string
-	Quarantined bool
-}
-
-// ValidateInput is what sy_validate receives (DESIGN.md §3, §5):
-// {"abi":1,"request":{...as in sy_route},"target":{...},"answer":{...}}.
-// Request.Headers is filtered per rule, as for sy_route.
-type ValidateInput struct {
-	Request RequestView `json:"request"`
-	Target  Target      `json:"target"`
-	Answer  Answer      `json:"answer"`
-}
-
-// Answer is a provider's answer; for a stream, the text held back so far.
-type Answer struct {
-	Content      string           `json:"content"`
-	ToolCalls    []AnswerToolCall `json:"tool_calls"` // sent as [] when empty
-	FinishReason string           `json:"finish_reason"`
-	Usage        *AnswerUsage     `json:"usage"` // nil is sent as null
-}
-
-// AnswerToolCall is one tool call of an answer; Arguments is the JSON text
-// the model produced, sent as a string.
-type AnswerToolCall struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	Arguments string `json:"arguments"`
-}
-
-// AnswerUsage is the token usage reported with an answer.
-type AnswerUsage struct {
-	PromptTokens     int64 `json:"prompt_tokens"`
-	CompletionTokens int64 `json:"completion_tokens"`
-}
-
-// Verdicts of sy_validate.
-const (
-	VerdictAccept   = "accept"
-	VerdictRetry    = "retry"
-	VerdictFallback = "fallback"
-	VerdictFail     = "fail"
-)
-
-// Verdict is the chain's judgement of an answer.
-type Verdict struct {
-	Rule    string // the judging rule: name@ + 12 hex of its module sha256; "" when all accepted
-	Verdict string // accept, retry, fallback or fail
-	Reason  string // the rule's reason, or why a failing rule with on_error: fail fails the answer
-}
 
 // ValidationObserver is an optional extension of Observer, found by type
 // assertion: RuleValidated is called for every verdict a rule gives in
@@ -277,3 +94,45 @@ type Verdict struct {
 type ValidationObserver interface {
 	RuleValidated(rule, verdict string, d time.Duration)
 }
+
+// The ABI types and the chain's results live in package abi, which the
+// pipeline and the server import without the engine; the engine's own code
+// names them through these aliases.
+type (
+	Input          = abi.Input
+	RequestView    = abi.RequestView
+	Candidate      = abi.Candidate
+	Target         = abi.Target
+	Params         = abi.Params
+	Reject         = abi.Reject
+	Decision       = abi.Decision
+	RuleTrace      = abi.RuleTrace
+	Result         = abi.Result
+	RuleError      = abi.RuleError
+	RuleInfo       = abi.RuleInfo
+	ValidateInput  = abi.ValidateInput
+	Answer         = abi.Answer
+	AnswerToolCall = abi.AnswerToolCall
+	AnswerUsage    = abi.AnswerUsage
+	Verdict        = abi.Verdict
+)
+
+// Modes, error policies, outcomes and verdicts (see package abi).
+const (
+	ModeActive  = abi.ModeActive
+	ModeShadow  = abi.ModeShadow
+	OnErrorSkip = abi.OnErrorSkip
+	OnErrorFail = abi.OnErrorFail
+
+	OutcomeDecided     = abi.OutcomeDecided
+	OutcomeNoOpinion   = abi.OutcomeNoOpinion
+	OutcomeRejected    = abi.OutcomeRejected
+	OutcomeError       = abi.OutcomeError
+	OutcomeTimeout     = abi.OutcomeTimeout
+	OutcomeQuarantined = abi.OutcomeQuarantined
+
+	VerdictAccept   = abi.VerdictAccept
+	VerdictRetry    = abi.VerdictRetry
+	VerdictFallback = abi.VerdictFallback
+	VerdictFail     = abi.VerdictFail
+)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/switchyard-llm/switchyard/host/rules/internal/codec"
 )
 
 // HasValidators reports whether any active, non-quarantined rule exports
@@ -55,16 +57,17 @@ func (c *Chain) Validate(ctx context.Context, in *ValidateInput) (v Verdict) {
 		if r.quarantined.Load() {
 			continue
 		}
-		if got, decided := r.validate(ctx, in, enc); decided {
+		if got, decided := r.validate(ctx, in, enc, c.opts.Observer); decided {
 			return got
 		}
 	}
 	return v
 }
 
-// validate runs one rule's sy_validate; decided is false when the rule
-// accepts (or failed with on_error: skip).
-func (r *rule) validate(ctx context.Context, in *ValidateInput, enc *encoded) (v Verdict, decided bool) {
+// validate runs one rule's sy_validate, reporting to obs (the chain's
+// Observer, may be nil); decided is false when the rule accepts (or failed
+// with on_error: skip).
+func (r *rule) validate(ctx context.Context, in *ValidateInput, enc *encoded, obs Observer) (v Verdict, decided bool) {
 	input := enc.validateInput(in, r)
 	var (
 		verdict, reason string
@@ -74,19 +77,18 @@ func (r *rule) validate(ctx context.Context, in *ValidateInput, enc *encoded) (v
 	outcome, fault, err := r.run(ctx, true, input, func(out []byte) {
 		verdict = VerdictAccept
 		if out != nil {
-			verdict, reason, perr = parseVerdict(out)
+			verdict, reason, perr = codec.ParseVerdict(out)
 		}
 	})
 	d := time.Since(start)
 	if outcome == "" && perr != nil {
 		outcome, fault, err = OutcomeError, true, perr
 	}
-	obs := r.chain.opts.Observer
 	if outcome != "" {
 		if obs != nil {
 			obs.RuleEvaluated(r.spec.Name, outcome, d)
 		}
-		r.settle(outcome, fault, err.Error())
+		r.settle(outcome, fault, err.Error(), obs)
 		if r.spec.OnError != OnErrorFail {
 			return Verdict{}, false
 		}
@@ -96,7 +98,7 @@ func (r *rule) validate(ctx context.Context, in *ValidateInput, enc *encoded) (v
 	if vo, ok := obs.(ValidationObserver); ok {
 		vo.RuleValidated(r.spec.Name, verdict, d)
 	}
-	r.settle(OutcomeDecided, false, "")
+	r.settle(OutcomeDecided, false, "", obs)
 	if verdict == VerdictAccept {
 		return Verdict{}, false
 	}

@@ -2,7 +2,6 @@ package rules
 
 import (
 	"context"
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -101,14 +100,11 @@ func TestValidateErrors(t *testing.T) {
 				Spec{Name: "empty", Path: wat(t, "validate_fallback.wat")},
 			)
 			for round := range 2 { // the pool refills after a trap or a timeout
+				waitPool(t, c.all[0])
 				rec.mu.Lock()
 				rec.outcomes, rec.verdicts = nil, nil
 				rec.mu.Unlock()
-				start := time.Now()
 				got := c.Validate(context.Background(), validateInput(tt.content))
-				if took := time.Since(start); took > deadline+100*time.Millisecond {
-					t.Errorf("round %d: took %s", round, took)
-				}
 				if want := []string{"judge:" + tt.outcome}; !reflect.DeepEqual(rec.outcomes, want) {
 					t.Errorf("round %d: observer saw %q, want %q", round, rec.outcomes, want)
 				}
@@ -144,6 +140,7 @@ func TestHasValidators(t *testing.T) {
 		t.Fatal("HasValidators = false")
 	}
 	for range 2 {
+		waitPool(t, c.all[0])
 		if v := c.Validate(context.Background(), validateInput("x")); v.Verdict != VerdictAccept {
 			t.Fatalf("%+v", v)
 		}
@@ -195,72 +192,4 @@ func TestValidateGoRule(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestAppendValidateInputRoundTrip(t *testing.T) {
-	in := validateInput("a \"quoted\"\nanswer é \u2028")
-	in.Answer.ToolCalls = []AnswerToolCall{{ID: "c1", Name: "f", Arguments: `{"a":[1,2]}`}, {ID: "c2"}}
-	data := appendValidateInput(nil, in, []string{"x-tenant"})
-	var back struct {
-		ABI int `json:"abi"`
-		ValidateInput
-	}
-	if err := json.Unmarshal(data, &back); err != nil {
-		t.Fatalf("%v: %s", err, data)
-	}
-	want := *in
-	want.Request.Headers = map[string]string{"x-tenant": "acme"}
-	if back.ABI != 1 || !reflect.DeepEqual(back.ValidateInput, want) {
-		t.Fatalf("round trip:\n got %+v\nwant %+v\njson %s", back.ValidateInput, want, data)
-	}
-	if empty := string(appendValidateInput(nil, &ValidateInput{}, nil)); !strings.HasSuffix(empty,
-		`"target":{"provider":"","model":""},"answer":{"content":"","tool_calls":[],"finish_reason":"","usage":null}}`) {
-		t.Fatalf("zero input: %s", empty)
-	}
-}
-
-// parseVerdictStd is an encoding/json decoder of the verdict, the reference
-// for parseVerdict.
-func parseVerdictStd(out []byte) (string, string, bool) {
-	var v rawVerdict
-	dec := json.NewDecoder(strings.NewReader(string(out)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil || strings.TrimLeft(string(out[dec.InputOffset():]), " \t\r\n") != "" || v.Error != nil {
-		return "", "", false
-	}
-	if v.Verdict == nil {
-		return VerdictAccept, v.Reason, true
-	}
-	switch *v.Verdict {
-	case VerdictAccept, VerdictRetry, VerdictFallback, VerdictFail:
-		return *v.Verdict, v.Reason, true
-	}
-	return "", "", false
-}
-
-var verdictSeeds = []string{`{}`, `null`, `{"verdict":"retry","reason":"r"}`, `{"verdict":"accept"}`, `{"verdict":"fail","reason":"x"}`,
-	`{"verdict":"fallback"}`, `{"verdict":"maybe"}`, `{"verdict":""}`, `{"verdict":null,"reason":"x"}`, `{"Verdict":"retry"}`,
-	`{"verdict":"retry","verdict":"accept"}`, `{"verdict":"retry","extra":1}`, `{"error":"boom"}`, `{"error":null}`, `[]`, ``, `{}x`,
-	`{"verdict":"re\u0074ry"}`, `{"reason":5}`}
-
-func TestParseVerdictMatchesEncodingJSON(t *testing.T) {
-	for _, s := range verdictSeeds {
-		sameVerdictAsStd(t, []byte(s))
-	}
-}
-
-func sameVerdictAsStd(t *testing.T, out []byte) {
-	t.Helper()
-	verdict, reason, err := parseVerdict(out)
-	wv, wr, ok := parseVerdictStd(out)
-	if (err == nil) != ok || verdict != wv || reason != wr {
-		t.Fatalf("%q: %q %q %v; encoding/json: %q %q ok=%v", out, verdict, reason, err, wv, wr, ok)
-	}
-}
-
-func FuzzParseVerdict(f *testing.F) {
-	for _, s := range verdictSeeds {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, out []byte) { sameVerdictAsStd(t, out) })
 }

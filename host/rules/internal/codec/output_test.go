@@ -1,114 +1,23 @@
-package rules
+package codec
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
+	"strings"
 	"testing"
-)
 
-// TestAppendInputRoundTrip: the append-based encoder writes valid JSON that
-// encoding/json decodes back to the same Input (headers filtered).
-func TestAppendInputRoundTrip(t *testing.T) {
-	tests := []struct {
-		name  string
-		input func() *Input
-		allow []string
-	}{
-		{name: "typical", input: testInput, allow: []string{"x-tenant"}},
-		{name: "zero", input: func() *Input { return &Input{} }},
-		{name: "awkward strings", input: func() *Input {
-			in := testInput()
-			in.Request.ID = "q\"b\\s\n\t\x01é\u2028"
-			in.Request.Tags = []string{"", "<&>"}
-			in.Previous = json.RawMessage(`{"targets":[{"provider":"mock","model":"mock-small"}],"why":"timeout"}`)
-			return in
-		}},
-		{name: "invalid metadata and previous become null", input: func() *Input {
-			in := testInput()
-			in.Request.Metadata = map[string]json.RawMessage{"bad": json.RawMessage(`{`), "ok": json.RawMessage(`[1]`)}
-			in.Previous = json.RawMessage(`nope`)
-			return in
-		}},
-		{name: "non-finite floats become 0", input: func() *Input {
-			in := testInput()
-			in.Candidates[0].P95MS = math.Inf(1)
-			in.Candidates[0].ErrorRate = math.NaN()
-			return in
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			in := tt.input()
-			data := appendInput(nil, in, tt.allow)
-			var back struct {
-				ABI int `json:"abi"`
-				Input
-			}
-			if err := json.Unmarshal(data, &back); err != nil {
-				t.Fatalf("%v: %s", err, data)
-			}
-			if back.ABI != 1 {
-				t.Fatalf("abi %d", back.ABI)
-			}
-			want := *in
-			want.Request.Headers = map[string]string{}
-			for _, h := range tt.allow {
-				if v, ok := in.Request.Headers[h]; ok {
-					want.Request.Headers[h] = v
-				}
-			}
-			want.Request.Metadata = map[string]json.RawMessage{}
-			for k, v := range in.Request.Metadata {
-				if !json.Valid(v) {
-					v = json.RawMessage("null")
-				}
-				want.Request.Metadata[k] = v
-			}
-			if !json.Valid(in.Previous) {
-				want.Previous = json.RawMessage("null")
-			}
-			want.Candidates = append([]Candidate(nil), in.Candidates...)
-			for i := range want.Candidates {
-				c := &want.Candidates[i]
-				for _, f := range []*float64{&c.USDPerMTokIn, &c.USDPerMTokOut, &c.P50MS, &c.P95MS, &c.ErrorRate} {
-					if math.IsNaN(*f) || math.IsInf(*f, 0) {
-						*f = 0
-					}
-				}
-			}
-			normalize := func(in *Input) {
-				if len(in.Request.Tags) == 0 {
-					in.Request.Tags = nil
-				}
-				if len(in.Candidates) == 0 {
-					in.Candidates = nil
-				}
-				if string(in.Previous) == "null" {
-					in.Previous = nil
-				}
-			}
-			normalize(&want)
-			normalize(&back.Input)
-			if !reflect.DeepEqual(back.Input, want) {
-				t.Fatalf("round trip:\n got %+v\nwant %+v\njson %s", back.Input, want, data)
-			}
-		})
-	}
-}
+	"github.com/switchyard-llm/switchyard/host/rules/abi"
+	"github.com/switchyard-llm/switchyard/host/rules/internal/testkit"
+)
 
 // parseOutputStd is the encoding/json decoder parseOutput used to have,
 // kept as the reference for the hand-written one (decode.go). The one
 // change: nothing but whitespace may follow the value (Decoder.More let a
 // trailing "}" or "]" through).
-func parseOutputStd(out []byte, in *Input) (*Decision, error) {
+func parseOutputStd(out []byte, in *abi.Input) (*abi.Decision, error) {
 	var o rawOutput
 	dec := json.NewDecoder(bytes.NewReader(out))
 	dec.DisallowUnknownFields()
@@ -123,9 +32,9 @@ func parseOutputStd(out []byte, in *Input) (*Decision, error) {
 
 // sameAsStd checks parseOutput against the encoding/json reference: the
 // same acceptance and the same Decision (nil and empty slices told apart).
-func sameAsStd(t *testing.T, out []byte, in *Input) {
+func sameAsStd(t *testing.T, out []byte, in *abi.Input) {
 	t.Helper()
-	got, err := parseOutput(out, in)
+	got, err := ParseOutput(out, in)
 	want, wantErr := parseOutputStd(out, in)
 	if (err == nil) != (wantErr == nil) {
 		t.Fatalf("%q: error %v, encoding/json: %v", out, err, wantErr)
@@ -174,7 +83,7 @@ var outputSeeds = []string{
 }
 
 func TestParseOutputMatchesEncodingJSON(t *testing.T) {
-	in := testInput()
+	in := testkit.Input()
 	for _, s := range outputSeeds {
 		sameAsStd(t, []byte(s), in)
 	}
@@ -184,10 +93,10 @@ func FuzzParseOutput(f *testing.F) {
 	for _, s := range outputSeeds {
 		f.Add([]byte(s))
 	}
-	in := testInput()
+	in := testkit.Input()
 	f.Fuzz(func(t *testing.T, out []byte) {
 		sameAsStd(t, out, in)
-		d, err := parseOutput(out, in)
+		d, err := ParseOutput(out, in)
 		if err != nil {
 			return
 		}
@@ -216,46 +125,49 @@ func FuzzParseOutput(f *testing.F) {
 	})
 }
 
-// TestAppendFloat: the fast path writes what strconv's shortest 'g' does.
-func TestAppendFloat(t *testing.T) {
-	vals := []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 0.15, 0.6, 2.5, 10, 0.005, 0.01, 1e-4, 9.9999e-5, 0.0001234,
-		123456.789012, 999999.999999, 1e6, 1e6 - 1e-6, 1234567, 0.30000000000000004, 1.0 / 3, 420.5, 1300, 0.999999, 5e-324, math.MaxFloat64}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 200000 {
-		scale := math.Pow10(rng.IntN(8))
-		vals = append(vals, float64(rng.Int64N(2e12)-1e12)/scale, rng.Float64()*math.Pow10(rng.IntN(12)-5))
+// parseVerdictStd is an encoding/json decoder of the verdict, the reference
+// for parseVerdict.
+func parseVerdictStd(out []byte) (string, string, bool) {
+	var v rawVerdict
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil || strings.TrimLeft(string(out[dec.InputOffset():]), " \t\r\n") != "" || v.Error != nil {
+		return "", "", false
 	}
-	for _, f := range vals {
-		if got, want := string(appendFloat(nil, f)), strconv.FormatFloat(f, 'g', -1, 64); got != want {
-			t.Fatalf("appendFloat(%v) = %s, want %s", f, got, want)
-		}
+	if v.Verdict == nil {
+		return abi.VerdictAccept, v.Reason, true
+	}
+	switch *v.Verdict {
+	case abi.VerdictAccept, abi.VerdictRetry, abi.VerdictFallback, abi.VerdictFail:
+		return *v.Verdict, v.Reason, true
+	}
+	return "", "", false
+}
+
+var verdictSeeds = []string{`{}`, `null`, `{"verdict":"retry","reason":"r"}`, `{"verdict":"accept"}`, `{"verdict":"fail","reason":"x"}`,
+
+	`{"verdict":"fallback"}`, `{"verdict":"maybe"}`, `{"verdict":""}`, `{"verdict":null,"reason":"x"}`, `{"Verdict":"retry"}`,
+	`{"verdict":"retry","verdict":"accept"}`, `{"verdict":"retry","extra":1}`, `{"error":"boom"}`, `{"error":null}`, `[]`, ``, `{}x`,
+	`{"verdict":"re\u0074ry"}`, `{"reason":5}`}
+
+func TestParseVerdictMatchesEncodingJSON(t *testing.T) {
+	for _, s := range verdictSeeds {
+		sameVerdictAsStd(t, []byte(s))
 	}
 }
 
-func FuzzAppendFloat(f *testing.F) {
-	f.Add(0.15)
-	f.Add(1e-4)
-	f.Add(999999.999999)
-	f.Fuzz(func(t *testing.T, v float64) {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return
-		}
-		if got, want := string(appendFloat(nil, v)), strconv.FormatFloat(v, 'g', -1, 64); got != want {
-			t.Fatalf("appendFloat(%v) = %s, want %s", v, got, want)
-		}
-	})
+func sameVerdictAsStd(t *testing.T, out []byte) {
+	t.Helper()
+	verdict, reason, err := ParseVerdict(out)
+	wv, wr, ok := parseVerdictStd(out)
+	if (err == nil) != ok || verdict != wv || reason != wr {
+		t.Fatalf("%q: %q %q %v; encoding/json: %q %q ok=%v", out, verdict, reason, err, wv, wr, ok)
+	}
 }
 
-// TestInputLayoutMatchesSDK: the Go SDK reads inputs in the router's exact
-// layout through a fast path (sdk/rule/canonical.go) tested on a copy of
-// this encoder's output. If the layout changes, update that copy and the
-// fast path with it, or Go rules quietly take the slower general reader.
-func TestInputLayoutMatchesSDK(t *testing.T) {
-	want, err := os.ReadFile(filepath.Join(repoRoot(t), "sdk", "rule", "testdata", "router-input.json"))
-	if err != nil {
-		t.Fatal(err)
+func FuzzParseVerdict(f *testing.F) {
+	for _, s := range verdictSeeds {
+		f.Add([]byte(s))
 	}
-	if got := appendInput(nil, testInput(), nil); !bytes.Equal(got, want) {
-		t.Fatalf("the encoder's layout changed:\n got %s\nwant %s\n(update sdk/rule/testdata/router-input.json and sdk/rule/canonical.go)", got, want)
-	}
+	f.Fuzz(func(t *testing.T, out []byte) { sameVerdictAsStd(t, out) })
 }

@@ -1,8 +1,10 @@
-package rules
+package codec
 
 import (
 	"errors"
 	"fmt"
+
+	"github.com/switchyard-llm/switchyard/host/rules/abi"
 )
 
 // rawOutput is the ABI v1 output. Unknown fields are errors; "error" is the
@@ -10,18 +12,18 @@ import (
 // names decodeOutput reads (and serve the encoding/json reference of the
 // tests).
 type rawOutput struct {
-	Targets []Target `json:"targets"`
-	Reason  string   `json:"reason"`
-	Params  *Params  `json:"params"`
-	Tags    []string `json:"tags"`
-	Reject  *Reject  `json:"reject"`
-	Error   *string  `json:"error"`
+	Targets []abi.Target `json:"targets"`
+	Reason  string       `json:"reason"`
+	Params  *abi.Params  `json:"params"`
+	Tags    []string     `json:"tags"`
+	Reject  *abi.Reject  `json:"reject"`
+	Error   *string      `json:"error"`
 }
 
-// parseOutput validates a rule's output against its input. It returns a
+// ParseOutput validates a rule's output against its input. It returns a
 // nil Decision for no opinion. out may be a view of guest memory: nothing
 // returned refers to it.
-func parseOutput(out []byte, in *Input) (*Decision, error) {
+func ParseOutput(out []byte, in *abi.Input) (*abi.Decision, error) {
 	var o rawOutput
 	if err := decodeOutput(out, in.Candidates, &o); err != nil {
 		return nil, fmt.Errorf("output is not a valid decision: %w", err)
@@ -30,7 +32,7 @@ func parseOutput(out []byte, in *Input) (*Decision, error) {
 }
 
 // decision checks a decoded output against the rule's input.
-func (o *rawOutput) decision(in *Input) (*Decision, error) {
+func (o *rawOutput) decision(in *abi.Input) (*abi.Decision, error) {
 	if o.Error != nil {
 		return nil, fmt.Errorf("rule reported an error: %s", truncate(*o.Error, 256))
 	}
@@ -43,7 +45,7 @@ func (o *rawOutput) decision(in *Input) (*Decision, error) {
 		default:
 			return nil, fmt.Errorf("reject status %d is not 400, 403, 429 or 503", o.Reject.Status)
 		}
-		return &Decision{Reason: o.Reason, Tags: o.Tags, Reject: o.Reject}, nil
+		return &abi.Decision{Reason: o.Reason, Tags: o.Tags, Reject: o.Reject}, nil
 	}
 	if len(o.Targets) == 0 {
 		return nil, nil
@@ -63,7 +65,7 @@ func (o *rawOutput) decision(in *Input) (*Decision, error) {
 			}
 		}
 	}
-	return &Decision{Targets: o.Targets, Reason: o.Reason, Params: o.Params, Tags: o.Tags}, nil
+	return &abi.Decision{Targets: o.Targets, Reason: o.Reason, Params: o.Params, Tags: o.Tags}, nil
 }
 
 // rawVerdict is the sy_validate output.
@@ -73,10 +75,10 @@ type rawVerdict struct {
 	Error   *string `json:"error"`
 }
 
-// parseVerdict validates a sy_validate output: {} (or no verdict) is
+// ParseVerdict validates a sy_validate output: {} (or no verdict) is
 // accept; unknown fields and verdicts are errors, and so is a rule's own
 // {"error":"..."}. out may be a view of guest memory.
-func parseVerdict(out []byte) (verdict, reason string, err error) {
+func ParseVerdict(out []byte) (verdict, reason string, err error) {
 	var v rawVerdict
 	if err := decodeVerdict(out, &v); err != nil {
 		return "", "", fmt.Errorf("output is not a valid verdict: %w", err)
@@ -85,16 +87,16 @@ func parseVerdict(out []byte) (verdict, reason string, err error) {
 		return "", "", fmt.Errorf("rule reported an error: %s", truncate(*v.Error, 256))
 	}
 	if v.Verdict == nil {
-		return VerdictAccept, v.Reason, nil
+		return abi.VerdictAccept, v.Reason, nil
 	}
 	switch *v.Verdict {
-	case VerdictAccept, VerdictRetry, VerdictFallback, VerdictFail:
+	case abi.VerdictAccept, abi.VerdictRetry, abi.VerdictFallback, abi.VerdictFail:
 		return *v.Verdict, v.Reason, nil
 	}
 	return "", "", fmt.Errorf("verdict %q is not accept, retry, fallback or fail", truncate(*v.Verdict, 64))
 }
 
-func hasCandidate(cs []Candidate, t Target) bool {
+func hasCandidate(cs []abi.Candidate, t abi.Target) bool {
 	for i := range cs {
 		if cs[i].Provider == t.Provider && cs[i].Model == t.Model {
 			return true

@@ -1,4 +1,4 @@
-package rules
+package codec
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/switchyard-llm/switchyard/host/rules/abi"
 )
 
 // This file decodes rule outputs without encoding/json (reflection and its
@@ -31,8 +33,8 @@ type dec struct {
 	b       []byte
 	off     int
 	err     error
-	scratch []byte      // unescaped strings
-	cands   []Candidate // targets take their strings from here when equal
+	scratch []byte          // unescaped strings
+	cands   []abi.Candidate // targets take their strings from here when equal
 }
 
 func (d *dec) fail(msg string) {
@@ -489,7 +491,7 @@ var (
 )
 
 // decodeOutput decodes a sy_route output into o (see the top of the file).
-func decodeOutput(b []byte, cands []Candidate, o *rawOutput) error {
+func decodeOutput(b []byte, cands []abi.Candidate, o *rawOutput) error {
 	d := dec{b: b, cands: cands}
 	switch c := d.peek(); c {
 	case 'n':
@@ -549,7 +551,7 @@ func (d *dec) output(o *rawOutput) {
 	}
 }
 
-func (d *dec) targets(p *[]Target) {
+func (d *dec) targets(p *[]abi.Target) {
 	switch d.peek() {
 	case 'n':
 		d.null()
@@ -576,12 +578,12 @@ func (d *dec) targets(p *[]Target) {
 		}
 	}
 	if i == 0 {
-		s = []Target{}
+		s = []abi.Target{}
 	}
 	*p = s
 }
 
-func (d *dec) target(t *Target) {
+func (d *dec) target(t *abi.Target) {
 	for first := true; ; first = false {
 		key, ok := d.member(first)
 		if !ok {
@@ -645,7 +647,7 @@ func openObject[T any](d *dec, pp **T, name string) *T {
 	return *pp
 }
 
-func (d *dec) params(pp **Params) {
+func (d *dec) params(pp **abi.Params) {
 	p := openObject(d, pp, "params")
 	if p == nil {
 		return
@@ -672,7 +674,7 @@ func (d *dec) params(pp **Params) {
 	}
 }
 
-func (d *dec) reject(pr **Reject) {
+func (d *dec) reject(pr **abi.Reject) {
 	r := openObject(d, pr, "reject")
 	if r == nil {
 		return
@@ -699,7 +701,7 @@ func (d *dec) reject(pr **Reject) {
 func quoteKey(key []byte) string { return strconv.Quote(truncate(string(key), 64)) }
 
 // verdicts are the known verdicts, so that decoding one allocates nothing.
-var verdicts = []string{VerdictAccept, VerdictRetry, VerdictFallback, VerdictFail}
+var verdicts = []string{abi.VerdictAccept, abi.VerdictRetry, abi.VerdictFallback, abi.VerdictFail}
 
 // decodeVerdict decodes a sy_validate output into v, with the rules of
 // decodeOutput.

@@ -1,4 +1,4 @@
-package rules
+package abi
 
 import (
 	"encoding/json"
@@ -10,11 +10,16 @@ import (
 	guest "github.com/switchyard-llm/switchyard/sdk/rule"
 )
 
-// appendInput appends the ABI v1 input JSON of in to dst, with only the
+// EncodeInput returns the ABI input JSON for in, with only the request headers in allow
+// (lowercase names): exactly the bytes a rule whose config lists those headers receives.
+// The dry run uses it to show what rules saw, so a request can be recorded as a golden case.
+func EncodeInput(in *Input, allow []string) []byte { return AppendInput(nil, in, allow) }
+
+// AppendInput appends the ABI v1 input JSON of in to dst, with only the
 // request headers named in allow. Map keys are sorted so equal inputs give
 // equal bytes (and equal input hashes). request.priority is written before
 // any client-controlled object, which simple byte-scanning rules rely on.
-func appendInput(dst []byte, in *Input, allow []string) []byte {
+func AppendInput(dst []byte, in *Input, allow []string) []byte {
 	dst = append(dst, `{"abi":1,"now_unix_ms":`...)
 	dst = strconv.AppendInt(dst, in.NowUnixMS, 10)
 	dst = append(dst, `,"random_seed":`...)
@@ -133,9 +138,9 @@ func appendRequest(dst []byte, r *RequestView, allow []string) []byte {
 	return append(dst, `}}`...)
 }
 
-// appendValidateInput appends the sy_validate input JSON of in to dst, with
+// AppendValidateInput appends the sy_validate input JSON of in to dst, with
 // only the request headers named in allow.
-func appendValidateInput(dst []byte, in *ValidateInput, allow []string) []byte {
+func AppendValidateInput(dst []byte, in *ValidateInput, allow []string) []byte {
 	dst = append(dst, `{"abi":1,"request":`...)
 	dst = appendRequest(dst, &in.Request, allow)
 	dst = append(dst, `,"target":{"provider":`...)

@@ -1,4 +1,8 @@
-package rules
+// Package instrument compiles a rule's deadline into its Wasm module
+// (Rewrite) and refuses modules whose sizes would make wazero allocate
+// gigabytes (CheckSizes). The engine (host/rules) raises the stop flag at
+// the deadline; README.md says why and how.
+package instrument
 
 import (
 	"errors"
@@ -8,25 +12,26 @@ import (
 
 // This file compiles the deadline check into the rule itself.
 //
-// instrument rewrites a rule's Wasm binary so that every function that
+// Rewrite rewrites a rule's Wasm binary so that every function that
 // calls counts its entries in a module-wide budget (fuel, a global), and
 // every loop header counts its iterations in a counter local of its
 // function. Every 16,384 of either, the guest calls memory.grow(0), which
 // leaves native code for Go (so the Go scheduler can preempt the goroutine
-// and run timers), and traps with unreachable if the stop flag is set. The
-// host sets the flag when the rule's deadline passes (see instance.arm).
+// and run timers), and, if the stop flag is set, sets it to StopSeen and
+// traps with unreachable. The host sets the flag when the rule's deadline
+// passes (host/rules).
 // Fuel and flag are two new mutable i32 globals, appended after every
-// existing global; the flag is exported as stopFlagExport. jumps.go makes
+// existing global; the flag is exported as StopFlagExport. jumps.go makes
 // the jumps of Go's Wasm code direct where that is exact.
 //
 // wazero's own mechanism (WithCloseOnContextDone) calls back into Go at
 // every loop header, which costs a Go rule ~2,000 exits per evaluation.
 // Why this is safe, and what falls back to wazero's mechanism, is written
-// down in README.md.
+// down in host/rules/README.md.
 
-// stopFlagExport is the export name of the stop flag. A module that
+// StopFlagExport is the export name of the stop flag. A module that
 // already imports or exports it is refused at load.
-const stopFlagExport = "sy_stop_flag"
+const StopFlagExport = "sy_stop_flag"
 
 // fuelPerYield is the number of counted entries, or loop iterations of
 // one function call, between two visits to Go: a tight loop counts one per
@@ -36,8 +41,8 @@ const fuelPerYield = 1 << 14
 // The loop check masks its counter with fuelPerYield-1.
 var _ [0]struct{} = [fuelPerYield & (fuelPerYield - 1)]struct{}{}
 
-// errReservedName refuses a module that uses the stop flag's name.
-var errReservedName = errors.New("uses the export name " + stopFlagExport + ", which the host reserves")
+// ErrReservedName refuses a module that uses the stop flag's name.
+var ErrReservedName = errors.New("uses the export name " + StopFlagExport + ", which the host reserves")
 
 // Section ids of the Wasm binary format.
 const (
@@ -72,14 +77,14 @@ func sectionRank(id byte) int {
 	return -1
 }
 
-// instrument returns a copy of wasm with the stop flag and its checks (see
+// Rewrite returns a copy of wasm with the stop flag and its checks (see
 // the top of this file). Sections other than global, export and code are
 // copied byte for byte; no function, global, table or memory index of the
 // original changes. An error means the module cannot be rewritten with
 // certainty (an unknown opcode, a start function, a malformed binary): the
 // caller then keeps the original and wazero's context check, except for
-// errReservedName, which refuses the module.
-func instrument(wasm []byte) ([]byte, error) {
+// ErrReservedName, which refuses the module.
+func Rewrite(wasm []byte) ([]byte, error) {
 	const header = "\x00asm\x01\x00\x00\x00"
 	if len(wasm) < len(header) || string(wasm[:len(header)]) != header {
 		return nil, errors.New("not a Wasm 1.0 binary")
@@ -204,7 +209,7 @@ func instrument(wasm []byte) ([]byte, error) {
 			}
 			pr := reader{b: s.payload}
 			pr.u32()
-			p := appendU32(make([]byte, 0, len(s.payload)+len(stopFlagExport)+8), n+1)
+			p := appendU32(make([]byte, 0, len(s.payload)+len(StopFlagExport)+8), n+1)
 			p = append(p, s.payload[pr.off:]...)
 			out = appendSection(out, secExport, appendStopExport(p, stop))
 			wroteExport = true
@@ -294,14 +299,29 @@ func appendBackCheck(b []byte, counter, stop, label uint32) []byte {
 	return appendU32(b, label)
 }
 
-// appendYield appends the visit to Go and the stop flag's test:
+// appendYield appends the visit to Go and the stop flag's test. A guest
+// that sees the flag sets it to StopSeen before it traps, which tells the
+// host that the trap is the deadline's own stop and not one of the rule's
+// (which counts as an error, however close to the deadline):
 //
-//	i32.const 0  memory.grow 0  drop  global.get $stop  if  unreachable  end
+//	i32.const 0  memory.grow 0  drop
+//	global.get $stop  if  i32.const StopSeen  global.set $stop  unreachable  end
 func appendYield(b []byte, stop uint32) []byte {
 	b = append(b, 0x41, 0x00, 0x40, 0x00, 0x1a, 0x23)
 	b = appendU32(b, stop)
-	return append(b, 0x04, 0x40, 0x00, 0x0b)
+	b = append(b, 0x04, 0x40, 0x41)
+	b = appendS32(b, StopSeen)
+	b = append(b, 0x24)
+	b = appendU32(b, stop)
+	return append(b, 0x00, 0x0b)
 }
+
+// Values of the stop flag: the host raises it at the deadline, and the
+// guest acknowledges it just before it traps.
+const (
+	StopRaised = 1
+	StopSeen   = 2
+)
 
 // appendStopGlobals appends the fuel, (mut i32) = fuelPerYield, and the
 // stop flag, (mut i32) = 0.
@@ -324,8 +344,8 @@ func appendS32(b []byte, v int32) []byte {
 
 // appendStopExport appends the stop flag's export entry.
 func appendStopExport(b []byte, stop uint32) []byte {
-	b = appendU32(b, uint32(len(stopFlagExport)))
-	b = append(b, stopFlagExport...)
+	b = appendU32(b, uint32(len(StopFlagExport)))
+	b = append(b, StopFlagExport...)
 	b = append(b, 0x03)
 	return appendU32(b, stop)
 }
@@ -390,8 +410,8 @@ func scanImports(p []byte) (globals, memories uint32, err error) {
 	for n := r.u32(); n > 0 && r.err == nil; n-- {
 		r.name()
 		name := r.name()
-		if string(name) == stopFlagExport {
-			return 0, 0, errReservedName
+		if string(name) == StopFlagExport {
+			return 0, 0, ErrReservedName
 		}
 		switch kind := r.byte(); kind {
 		case 0x00: // func
@@ -420,8 +440,8 @@ func scanExports(p []byte, globals uint64) (uint32, error) {
 	r := reader{b: p}
 	count := r.u32()
 	for n := count; n > 0 && r.err == nil; n-- {
-		if string(r.name()) == stopFlagExport {
-			return 0, errReservedName
+		if string(r.name()) == StopFlagExport {
+			return 0, ErrReservedName
 		}
 		kind := r.byte()
 		if idx := r.u32(); kind == 0x03 && uint64(idx) >= globals && r.err == nil {

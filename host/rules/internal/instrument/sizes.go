@@ -1,4 +1,4 @@
-package rules
+package instrument
 
 import (
 	"errors"
@@ -6,13 +6,13 @@ import (
 	"math"
 )
 
-// checkSizes refuses a module whose vector lengths claim more elements
+// CheckSizes refuses a module whose vector lengths claim more elements
 // than the bytes that follow could hold. wazero allocates a vector's
 // length before it reads the elements (the elements of the element
 // section, a data segment's bytes, a function's locals), so a module of
 // a few bytes could make the router allocate gigabytes, and fail on
 // memory, while it loads a rule. Checked before wazero sees the module.
-func checkSizes(wasm []byte) error {
+func CheckSizes(wasm []byte) error {
 	const header = "\x00asm\x01\x00\x00\x00"
 	if len(wasm) < len(header) || string(wasm[:len(header)]) != header {
 		return nil // wazero says what is wrong

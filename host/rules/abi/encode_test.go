@@ -1,0 +1,182 @@
+package abi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/switchyard-llm/switchyard/host/rules/abi"
+	"github.com/switchyard-llm/switchyard/host/rules/internal/testkit"
+)
+
+// validateInput is an answer of mock/mock-small with the given content.
+func validateInput(content string) *abi.ValidateInput {
+	return &abi.ValidateInput{
+		Request: testkit.Input().Request,
+		Target:  abi.Target{Provider: "mock", Model: "mock-small"},
+		Answer:  abi.Answer{Content: content, FinishReason: "stop", Usage: &abi.AnswerUsage{PromptTokens: 523, CompletionTokens: 12}},
+	}
+}
+
+// TestAppendInputRoundTrip: the append-based encoder writes valid JSON that
+// encoding/json decodes back to the same Input (headers filtered).
+func TestAppendInputRoundTrip(t *testing.T) {
+	tests := []struct {
+		name  string
+		input func() *abi.Input
+		allow []string
+	}{
+		{name: "typical", input: testkit.Input, allow: []string{"x-tenant"}},
+		{name: "zero", input: func() *abi.Input { return &abi.Input{} }},
+		{name: "awkward strings", input: func() *abi.Input {
+			in := testkit.Input()
+			in.Request.ID = "q\"b\\s\n\t\x01é\u2028"
+			in.Request.Tags = []string{"", "<&>"}
+			in.Previous = json.RawMessage(`{"targets":[{"provider":"mock","model":"mock-small"}],"why":"timeout"}`)
+			return in
+		}},
+		{name: "invalid metadata and previous become null", input: func() *abi.Input {
+			in := testkit.Input()
+			in.Request.Metadata = map[string]json.RawMessage{"bad": json.RawMessage(`{`), "ok": json.RawMessage(`[1]`)}
+			in.Previous = json.RawMessage(`nope`)
+			return in
+		}},
+		{name: "non-finite floats become 0", input: func() *abi.Input {
+			in := testkit.Input()
+			in.Candidates[0].P95MS = math.Inf(1)
+			in.Candidates[0].ErrorRate = math.NaN()
+			return in
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := tt.input()
+			data := abi.AppendInput(nil, in, tt.allow)
+			var back struct {
+				ABI int `json:"abi"`
+				abi.Input
+			}
+			if err := json.Unmarshal(data, &back); err != nil {
+				t.Fatalf("%v: %s", err, data)
+			}
+			if back.ABI != 1 {
+				t.Fatalf("abi %d", back.ABI)
+			}
+			want := *in
+			want.Request.Headers = map[string]string{}
+			for _, h := range tt.allow {
+				if v, ok := in.Request.Headers[h]; ok {
+					want.Request.Headers[h] = v
+				}
+			}
+			want.Request.Metadata = map[string]json.RawMessage{}
+			for k, v := range in.Request.Metadata {
+				if !json.Valid(v) {
+					v = json.RawMessage("null")
+				}
+				want.Request.Metadata[k] = v
+			}
+			if !json.Valid(in.Previous) {
+				want.Previous = json.RawMessage("null")
+			}
+			want.Candidates = append([]abi.Candidate(nil), in.Candidates...)
+			for i := range want.Candidates {
+				c := &want.Candidates[i]
+				for _, f := range []*float64{&c.USDPerMTokIn, &c.USDPerMTokOut, &c.P50MS, &c.P95MS, &c.ErrorRate} {
+					if math.IsNaN(*f) || math.IsInf(*f, 0) {
+						*f = 0
+					}
+				}
+			}
+			normalize := func(in *abi.Input) {
+				if len(in.Request.Tags) == 0 {
+					in.Request.Tags = nil
+				}
+				if len(in.Candidates) == 0 {
+					in.Candidates = nil
+				}
+				if string(in.Previous) == "null" {
+					in.Previous = nil
+				}
+			}
+			normalize(&want)
+			normalize(&back.Input)
+			if !reflect.DeepEqual(back.Input, want) {
+				t.Fatalf("round trip:\n got %+v\nwant %+v\njson %s", back.Input, want, data)
+			}
+		})
+	}
+}
+
+// TestAppendFloat: the fast path writes what strconv's shortest 'g' does.
+func TestAppendFloat(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 0.15, 0.6, 2.5, 10, 0.005, 0.01, 1e-4, 9.9999e-5, 0.0001234,
+		123456.789012, 999999.999999, 1e6, 1e6 - 1e-6, 1234567, 0.30000000000000004, 1.0 / 3, 420.5, 1300, 0.999999, 5e-324, math.MaxFloat64}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		scale := math.Pow10(rng.IntN(8))
+		vals = append(vals, float64(rng.Int64N(2e12)-1e12)/scale, rng.Float64()*math.Pow10(rng.IntN(12)-5))
+	}
+	for _, f := range vals {
+		if got, want := string(abi.AppendFloat(nil, f)), strconv.FormatFloat(f, 'g', -1, 64); got != want {
+			t.Fatalf("appendFloat(%v) = %s, want %s", f, got, want)
+		}
+	}
+}
+
+func FuzzAppendFloat(f *testing.F) {
+	f.Add(0.15)
+	f.Add(1e-4)
+	f.Add(999999.999999)
+	f.Fuzz(func(t *testing.T, v float64) {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return
+		}
+		if got, want := string(abi.AppendFloat(nil, v)), strconv.FormatFloat(v, 'g', -1, 64); got != want {
+			t.Fatalf("appendFloat(%v) = %s, want %s", v, got, want)
+		}
+	})
+}
+
+// TestInputLayoutMatchesSDK: the Go SDK reads inputs in the router's exact
+// layout through a fast path (sdk/rule/canonical.go) tested on a copy of
+// this encoder's output. If the layout changes, update that copy and the
+// fast path with it, or Go rules quietly take the slower general reader.
+func TestInputLayoutMatchesSDK(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), "sdk", "rule", "testdata", "router-input.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := abi.AppendInput(nil, testkit.Input(), nil); !bytes.Equal(got, want) {
+		t.Fatalf("the encoder's layout changed:\n got %s\nwant %s\n(update sdk/rule/testdata/router-input.json and sdk/rule/canonical.go)", got, want)
+	}
+}
+
+func TestAppendValidateInputRoundTrip(t *testing.T) {
+	in := validateInput("a \"quoted\"\nanswer é \u2028")
+	in.Answer.ToolCalls = []abi.AnswerToolCall{{ID: "c1", Name: "f", Arguments: `{"a":[1,2]}`}, {ID: "c2"}}
+	data := abi.AppendValidateInput(nil, in, []string{"x-tenant"})
+	var back struct {
+		ABI int `json:"abi"`
+		abi.ValidateInput
+	}
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatalf("%v: %s", err, data)
+	}
+	want := *in
+	want.Request.Headers = map[string]string{"x-tenant": "acme"}
+	if back.ABI != 1 || !reflect.DeepEqual(back.ValidateInput, want) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v\njson %s", back.ValidateInput, want, data)
+	}
+	if empty := string(abi.AppendValidateInput(nil, &abi.ValidateInput{}, nil)); !strings.HasSuffix(empty,
+		`"target":{"provider":"","model":""},"answer":{"content":"","tool_calls":[],"finish_reason":"","usage":null}}`) {
+		t.Fatalf("zero input: %s", empty)
+	}
+}
