@@ -81,11 +81,22 @@ rules: go-rules toolchains
 run: build
 	bin/switchyard --config $(CONFIG)
 
+# The packages with goroutines of their own, run under the race detector by `make test`
+# (instead of a plain run: each test runs once).
+RACE_PKGS := ./host/pipeline ./host/circuit ./host/admission ./host/providers ./host/rules ./host/server
+
 ## test: build everything and run every test (a missing toolchain fails, never skips)
 test: build rules
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/rule/... ./rules-wasm/...
-	$(GO) test -count=1 -timeout 15m ./...
+	@all=$$($(GO) list ./...) && race=$$($(GO) list $(RACE_PKGS)) && \
+	  plain=$$(grep -vxF -f <(echo "$$race") <<<"$$all") || exit 1; \
+	  rc=0; \
+	  echo "$(GO) test -count=1 -timeout 15m <every package but RACE_PKGS>"; \
+	  $(GO) test -count=1 -timeout 15m $$plain || rc=1; \
+	  echo "$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)"; \
+	  $(GO) test -count=1 -race -timeout 20m $$race || rc=1; \
+	  exit $$rc
 
 ## bench: rule evaluation, the plugin round trip and a whole request through the router
 bench: build rules
@@ -120,10 +131,21 @@ $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc:
 gen: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
 	cd api && PATH=$(TOOLS):$$PATH buf generate --template provider/v1/buf.gen.yaml provider/v1/provider.proto
 
-## check: fail when generated code or formatting is stale
-check: gen
-	@git diff --exit-code -- api/ || { echo "generated code is stale: run make gen and commit"; exit 1; }
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "not gofmt-ed"; exit 1; }
+## check: fail when the generated code, go.mod/go.sum or the formatting is stale
+# The protobuf code is generated into a temporary folder and compared with the tree's, so a
+# check changes no file.
+check: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  (cd api && PATH=$(TOOLS):$$PATH buf generate --template provider/v1/buf.gen.yaml -o "$$tmp" provider/v1/provider.proto) && \
+	  stale=$$( (cd "$$tmp" && find . -name '*.pb.go') | while read -r f; do \
+	      cmp -s "$$tmp/$$f" "api/$$f" || echo "  api/$${f#./}"; done; \
+	    (cd api && find . -name '*.pb.go') | while read -r f; do \
+	      test -e "$$tmp/$$f" || echo "  api/$${f#./} (no longer generated)"; done ) && \
+	  if [ -n "$$stale" ]; then echo "generated code is stale: run make gen and commit"; echo "$$stale"; exit 1; fi
+	@$(GO) mod tidy -diff >/dev/null || { $(GO) mod tidy -diff; echo "go.mod/go.sum are not tidy: run go mod tidy and commit"; exit 1; }
+	@files=$$(git ls-files --cached --others --exclude-standard '*.go' | while read -r f; do [ ! -e "$$f" ] || echo "$$f"; done) && \
+	  bad=$$(gofmt -l $$files) && \
+	  if [ -n "$$bad" ]; then echo "$$bad"; echo "not gofmt-ed"; exit 1; fi
 
 vet:
 	$(GO) vet ./...

@@ -1,4 +1,5 @@
-// Package admission bounds how many requests the router serves at once (DESIGN §5).
+// Package admission bounds how many requests the router serves at once (limits.max_inflight,
+// max_queue and queue_timeout of api/config/README.md).
 //
 // A Controller hands out up to MaxInflight slots. When every slot is taken, a request waits
 // in a queue of at most MaxQueue entries, ordered by priority (10 the most important, 1 the
@@ -67,6 +68,9 @@ type Observer interface {
 // Controller admits requests. It is safe for concurrent use.
 type Controller struct {
 	obs Observer
+	// newTimer starts the queue timeout of one waiter: time.NewTimer's channel and Stop.
+	// Tests replace it with a fake clock's, so a timeout fires when the test says so.
+	newTimer func(time.Duration) (<-chan time.Time, func() bool)
 
 	mu       sync.Mutex
 	lim      Limits
@@ -78,12 +82,17 @@ type Controller struct {
 
 // New returns a Controller with the given limits; obs may be nil.
 func New(l Limits, obs Observer) *Controller {
-	c := &Controller{obs: obs}
+	c := &Controller{obs: obs, newTimer: realTimer}
 	c.lim = sanitize(l)
 	if obs != nil {
 		obs.AdmissionQueueDepth(0)
 	}
 	return c
+}
+
+func realTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
 }
 
 func sanitize(l Limits) Limits {
@@ -140,9 +149,9 @@ func (c *Controller) Acquire(ctx context.Context, priority int) error {
 
 	var timer <-chan time.Time
 	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		timer = t.C
+		var stop func() bool
+		timer, stop = c.newTimer(timeout)
+		defer stop()
 	}
 	var why error
 	select {

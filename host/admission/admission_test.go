@@ -31,12 +31,16 @@ type result struct {
 	err  error
 }
 
+// patience bounds every wait for another goroutine: generous, since a loaded machine can
+// hold a goroutine back for a long while; a passing test never waits for it.
+const patience = 30 * time.Second
+
 // queue starts Acquire(priority) in a goroutine and waits until it is queued.
 func queue(t *testing.T, c *Controller, ctx context.Context, name string, priority int, out chan<- result) {
 	t.Helper()
 	_, before := c.Stats()
 	go func() { out <- result{name, c.Acquire(ctx, priority)} }()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(patience)
 	for {
 		if _, q := c.Stats(); q > before {
 			return
@@ -44,7 +48,7 @@ func queue(t *testing.T, c *Controller, ctx context.Context, name string, priori
 		if time.Now().After(deadline) {
 			t.Fatalf("%s was not queued", name)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // polling: Acquire tells nobody it has queued
 	}
 }
 
@@ -53,19 +57,85 @@ func next(t *testing.T, out <-chan result) result {
 	select {
 	case r := <-out:
 		return r
-	case <-time.After(2 * time.Second):
+	case <-time.After(patience):
 		t.Fatal("no Acquire returned")
 		return result{}
 	}
 }
 
-func none(t *testing.T, out <-chan result) {
+// waiting checks that n requests still wait and none has returned. A slot is handed over,
+// and a waiter shed, under the Controller's lock, so the queue's length says at once
+// whether one left: no grace period is needed to see that nothing happened.
+func waiting(t *testing.T, c *Controller, out <-chan result, n int) {
 	t.Helper()
+	if _, q := c.Stats(); q != n {
+		t.Fatalf("%d requests queued, want %d still waiting", q, n)
+	}
 	select {
 	case r := <-out:
 		t.Fatalf("%s returned %v, want it still waiting", r.name, r.err)
-	case <-time.After(20 * time.Millisecond):
+	default:
 	}
+}
+
+// fakeTimers is the queue timeout's clock in tests: a timer fires only when the test says.
+type fakeTimers struct {
+	mu      sync.Mutex
+	timers  []*fakeTimer
+	started chan time.Duration // the duration of each timer started
+}
+
+type fakeTimer struct {
+	c    chan time.Time
+	done bool // fired or stopped
+}
+
+func useFakeTimers(c *Controller) *fakeTimers {
+	f := &fakeTimers{started: make(chan time.Duration, 64)}
+	c.newTimer = f.newTimer
+	return f
+}
+
+func (f *fakeTimers) newTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	tm := &fakeTimer{c: make(chan time.Time, 1)}
+	f.mu.Lock()
+	f.timers = append(f.timers, tm)
+	f.mu.Unlock()
+	f.started <- d
+	return tm.c, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		was := !tm.done
+		tm.done = true
+		return was
+	}
+}
+
+// waitStarted waits for the next timer to be started and returns its duration.
+func (f *fakeTimers) waitStarted(t *testing.T) time.Duration {
+	t.Helper()
+	select {
+	case d := <-f.started:
+		return d
+	case <-time.After(patience):
+		t.Fatal("no queue timeout was started")
+		return 0
+	}
+}
+
+// fire fires every timer neither fired nor stopped, and returns how many it fired.
+func (f *fakeTimers) fire() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, tm := range f.timers {
+		if !tm.done {
+			tm.done = true
+			tm.c <- time.Time{}
+			n++
+		}
+	}
+	return n
 }
 
 func TestAdmissionOrdering(t *testing.T) {
@@ -104,8 +174,8 @@ func TestAdmissionOrdering(t *testing.T) {
 			for _, w := range tc.waiters {
 				queue(t, c, context.Background(), w.name, w.prio, out)
 			}
-			for _, want := range tc.want {
-				none(t, out)
+			for i, want := range tc.want {
+				waiting(t, c, out, len(tc.want)-i)
 				c.Release()
 				r := next(t, out)
 				if r.err != nil || r.name != want {
@@ -147,7 +217,7 @@ func TestAdmissionShedsLowestFirst(t *testing.T) {
 				if err := c.Acquire(context.Background(), tc.newcomer); !errors.Is(err, ErrShed) || !errors.Is(err, ErrQueueFull) {
 					t.Fatalf("newcomer got %v, want shed (queue full)", err)
 				}
-				none(t, out)
+				waiting(t, c, out, len(tc.queued))
 			} else {
 				go func() { out <- result{"newcomer", c.Acquire(context.Background(), tc.newcomer)} }()
 				r := next(t, out)
@@ -189,24 +259,62 @@ func TestAdmissionNoQueue(t *testing.T) {
 func TestAdmissionQueueTimeout(t *testing.T) {
 	rec := &recorder{}
 	c := New(Limits{MaxInflight: 1, MaxQueue: 4, QueueTimeout: 50 * time.Millisecond}, rec)
+	clock := useFakeTimers(c)
 	if err := c.Acquire(context.Background(), 5); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	err := c.Acquire(context.Background(), 7)
-	if !errors.Is(err, ErrShed) || !errors.Is(err, ErrQueueTimeout) {
-		t.Fatalf("got %v, want shed (queue timeout)", err)
+	out := make(chan result, 2)
+	queue(t, c, context.Background(), "late", 7, out)
+	if d := clock.waitStarted(t); d != 50*time.Millisecond {
+		t.Fatalf("queue timeout of %s, want the limit's 50ms", d)
 	}
-	if d := time.Since(start); d < 50*time.Millisecond || d > time.Second {
-		t.Errorf("waited %v, want about 50ms", d)
+	waiting(t, c, out, 1) // not shed before its timeout
+	if clock.fire() != 1 {
+		t.Fatal("the waiter's timer was not running")
+	}
+	if r := next(t, out); !errors.Is(r.err, ErrShed) || !errors.Is(r.err, ErrQueueTimeout) {
+		t.Fatalf("got %v, want shed (queue timeout)", r.err)
 	}
 	depth, shed := rec.snapshot()
 	if depth != 0 || shed[7] != 1 {
 		t.Errorf("depth %d shed %v, want 0 and one shed at priority 7", depth, shed)
 	}
+
+	// A waiter admitted in time stops its timer, which then never fires.
+	queue(t, c, context.Background(), "in time", 3, out)
+	clock.waitStarted(t)
+	c.Release()
+	if r := next(t, out); r.name != "in time" || r.err != nil {
+		t.Fatalf("got %s %v, want in time admitted", r.name, r.err)
+	}
+	if n := clock.fire(); n != 0 {
+		t.Errorf("%d timers still running after the waiter was admitted", n)
+	}
 	c.Release()
 	if in, q := c.Stats(); in != 0 || q != 0 {
 		t.Fatalf("inflight %d queued %d", in, q)
+	}
+}
+
+// TestAdmissionNoQueueTimeout: without a queue timeout no timer runs; only the context
+// ends the wait.
+func TestAdmissionNoQueueTimeout(t *testing.T) {
+	c := New(Limits{MaxInflight: 1, MaxQueue: 1}, nil)
+	clock := useFakeTimers(c)
+	if err := c.Acquire(context.Background(), 5); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan result, 1)
+	queue(t, c, ctx, "patient", 5, out)
+	cancel()
+	if r := next(t, out); !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", r.err)
+	}
+	select {
+	case d := <-clock.started:
+		t.Errorf("a %s timer was started without a queue timeout", d)
+	default:
 	}
 }
 
@@ -266,7 +374,7 @@ func TestAdmissionSetLimits(t *testing.T) {
 	// Shrinking below what is held: releases do not hand slots on until under the limit.
 	c.SetLimits(Limits{MaxInflight: 1, MaxQueue: 1, QueueTimeout: time.Minute})
 	c.Release()
-	none(t, out)
+	waiting(t, c, out, 1)
 	c.Release()
 	if r := next(t, out); r.name != "p4" || r.err != nil {
 		t.Fatalf("got %s %v, want p4 admitted", r.name, r.err)

@@ -1,7 +1,9 @@
 package circuit
 
 import (
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -126,22 +128,106 @@ func TestSetNotifiesAndKeepsState(t *testing.T) {
 	}
 }
 
+// TestConcurrentUse drives one breaker from 8 goroutines (run with -race) on a virtual
+// clock that advances with every call, so the breaker opens, probes and closes many times
+// whatever the interleaving. It checks that every state change is one the state machine
+// allows, that the probes in flight never exceed HalfOpenProbes, that no probe is leaked
+// (once every call is done none is counted, and the breaker lets a call through again),
+// and that the state it reports is the last one it announced.
 func TestConcurrentUse(t *testing.T) {
-	s := NewSet(nil)
-	s.Configure(Config{FailureThreshold: 3, CoolDown: time.Millisecond, HalfOpenProbes: 2})
+	const probes = 2
+	legal := map[[2]State]bool{
+		{Closed, Open}: true, {Open, HalfOpen}: true, {HalfOpen, Closed}: true, {HalfOpen, Open}: true,
+		// A call let through before the breaker opened may succeed after: it closes it.
+		{Open, Closed}: true,
+	}
+	var mu sync.Mutex
+	last := Closed
+	var illegal []string
+	seen := map[[2]State]int{}
+	s := NewSet(func(_ string, st State) { // called with the breaker's lock held: in order
+		mu.Lock()
+		defer mu.Unlock()
+		tr := [2]State{last, st}
+		if !legal[tr] {
+			illegal = append(illegal, last.String()+"->"+st.String())
+		}
+		seen[tr]++
+		last = st
+	})
+	// A cool-down of 37 calls, prime to the 10-call pattern below, so probes meet
+	// successes and failures alike.
+	const tick = time.Microsecond
+	s.Configure(Config{FailureThreshold: 3, CoolDown: 37 * tick, HalfOpenProbes: probes})
 	b := s.Get("x")
+	t0 := time.Unix(1000, 0)
+	var clock atomic.Int64
+	now := func() time.Time { return t0.Add(time.Duration(clock.Add(int64(tick)))) }
+
+	var tooMany atomic.Int64
 	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
+	for g := range 8 {
 		wg.Add(1)
-		go func(g int) {
+		go func() {
 			defer wg.Done()
-			for i := 0; i < 2000; i++ {
-				now := time.Now()
-				if ok, _ := b.Allow(now); ok {
-					b.Done(Outcome((g+i)%3), now)
+			for i := range 2000 {
+				at := now()
+				ok, _ := b.Allow(at)
+				if !ok {
+					continue
 				}
+				b.mu.Lock()
+				if b.probes > probes {
+					tooMany.Add(1)
+				}
+				b.mu.Unlock()
+				if i%4 == 0 {
+					runtime.Gosched() // keep the call in flight while others run
+				}
+				// In each goroutine: five failures, two neutral outcomes, three successes.
+				o := Success
+				switch (g + i) % 10 {
+				case 0, 1, 2, 3, 4:
+					o = Failure
+				case 5, 6:
+					o = Neutral
+				}
+				b.Done(o, at)
 			}
-		}(g)
+		}()
 	}
 	wg.Wait()
+
+	mu.Lock() // the final Allow below notifies too: check what was seen, then let go
+	defer func() {
+		if t.Failed() {
+			t.Logf("state changes seen: %v", seen)
+		}
+	}()
+	if len(illegal) > 0 {
+		t.Errorf("illegal state changes: %v", illegal)
+	}
+	if n := tooMany.Load(); n > 0 {
+		t.Errorf("%d times more than %d probes were in flight", n, probes)
+	}
+	for _, tr := range [][2]State{{Closed, Open}, {Open, HalfOpen}, {HalfOpen, Closed}, {HalfOpen, Open}} {
+		if seen[tr] == 0 {
+			t.Errorf("the run never changed %s to %s: it did not exercise the breaker", tr[0], tr[1])
+		}
+	}
+	lastSeen := last
+	mu.Unlock()
+	b.mu.Lock()
+	leaked, state := b.probes, b.state
+	b.mu.Unlock()
+	if leaked != 0 && state == HalfOpen {
+		t.Errorf("%d probes still counted after every call was done", leaked)
+	}
+	if state != lastSeen {
+		t.Errorf("the breaker is %s, its last notification said %s", state, lastSeen)
+	}
+	later := now().Add(time.Minute)
+	if ok, _ := b.Allow(later); !ok {
+		t.Errorf("after the cool-down, a %s breaker lets no call through", b.State(later))
+	}
 }

@@ -26,7 +26,27 @@ type Step struct {
 	// Drain bounds how long requests in flight may run after the last start;
 	// those still running then are cancelled and count as "timeout". 0 means 10s.
 	Drain time.Duration
+
+	// clock is the time Run schedules and measures by; nil is the real one. Tests set a
+	// virtual clock, so the schedule is checked exactly, whatever the machine's load.
+	clock clock
 }
+
+// clock is the time of a Step.
+type clock interface {
+	Now() time.Time
+	// Sleep sleeps the calling thread (the dispatcher's) for d.
+	Sleep(d time.Duration)
+	// After is time.After.
+	After(d time.Duration) <-chan time.Time
+}
+
+// realClock is the machine's time, with the dispatcher's precise sleep.
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) Sleep(d time.Duration)                  { sleepPrecise(d) }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // StepResult is what one Step measured. Latencies count answered requests
 // only (status 200, and for streams a complete stream); the rest are Errors.
@@ -111,6 +131,10 @@ func Run(ctx context.Context, client *http.Client, s Step) StepResult {
 	if s.Drain <= 0 {
 		s.Drain = 10 * time.Second
 	}
+	clk := s.clock
+	if clk == nil {
+		clk = realClock{}
+	}
 	n := int(s.Rate * s.Duration.Seconds())
 	if n < 1 {
 		n = 1
@@ -131,7 +155,7 @@ func Run(ctx context.Context, client *http.Client, s Step) StepResult {
 	var firstErr atomic.Pointer[string]
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	start := time.Now().Add(2 * time.Millisecond)
+	start := clk.Now().Add(2 * time.Millisecond)
 	due := func(i int) time.Time { return start.Add(time.Duration(i) * interval) }
 
 	// At most MaxInflight requests are handed out and not yet ended
@@ -150,9 +174,9 @@ func Run(ctx context.Context, client *http.Client, s Step) StepResult {
 				br = bufio.NewReaderSize(nil, 4096)
 			}
 			for i := range jobs {
-				sent := time.Now()
-				o, code, first, rep, err := doRequest(rctx, client, s, br)
-				end := time.Now()
+				sent := clk.Now()
+				o, code, first, rep, err := doRequest(rctx, client, s, br, clk)
+				end := clk.Now()
 				if err != nil && firstErr.Load() == nil {
 					msg := err.Error()
 					firstErr.CompareAndSwap(nil, &msg)
@@ -176,8 +200,8 @@ func Run(ctx context.Context, client *http.Client, s Step) StepResult {
 			if ctx.Err() != nil {
 				break
 			}
-			if wait := time.Until(due(i)); wait > 0 {
-				sleepPrecise(wait)
+			if wait := due(i).Sub(clk.Now()); wait > 0 {
+				clk.Sleep(wait)
 			}
 			if inflight.Load() >= int64(s.MaxInflight) {
 				out[i] = outDropped
@@ -186,7 +210,7 @@ func Run(ctx context.Context, client *http.Client, s Step) StepResult {
 			inflight.Add(1)
 			jobs <- i
 		}
-		lastStart <- time.Now()
+		lastStart <- clk.Now()
 		close(jobs)
 	}()
 	end := <-lastStart
@@ -194,7 +218,7 @@ func Run(ctx context.Context, client *http.Client, s Step) StepResult {
 	go func() { wg.Wait(); close(finished) }()
 	select {
 	case <-finished:
-	case <-time.After(s.Drain):
+	case <-clk.After(s.Drain):
 		cancel()
 		<-finished
 	}
@@ -251,7 +275,7 @@ func Run(ctx context.Context, client *http.Client, s Step) StepResult {
 // when the first SSE data event arrived (streams only); reported is the
 // x-switchyard-overhead-ms header, or -1 without one; err is the transport
 // error behind outTransport and outTimeout.
-func doRequest(ctx context.Context, client *http.Client, s Step, br *bufio.Reader) (out byte, code int, first time.Time, reported time.Duration, err error) {
+func doRequest(ctx context.Context, client *http.Client, s Step, br *bufio.Reader, clk clock) (out byte, code int, first time.Time, reported time.Duration, err error) {
 	reported = -1 // none
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(s.Body))
 	if err != nil {
@@ -285,7 +309,7 @@ func doRequest(ctx context.Context, client *http.Client, s Step, br *bufio.Reade
 		return outOK, 200, first, reported, nil
 	}
 	br.Reset(resp.Body)
-	sse, err := ScanSSE(br, func() { first = time.Now() })
+	sse, err := ScanSSE(br, func() { first = clk.Now() })
 	br.Reset(nil)
 	switch {
 	case err != nil && ctx.Err() != nil:

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchyard-llm/switchyard/sdk/provider"
 )
 
 // Unknown is the label value for anything the configuration does not name.
@@ -20,23 +22,63 @@ const Unknown = "_unknown"
 // Rule evaluation outcomes.
 var RuleOutcomes = []string{"decided", "no_opinion", "rejected", "error", "timeout"}
 
+// Label values that are not provider error kinds. The lists below and Prime are built from
+// these, and code that counts should use them too: one spelling for every label value.
+const (
+	// OutcomeOK is a call that brought back an answer validation accepted.
+	OutcomeOK = "ok"
+	// OutcomePluginDown is a call that found its plugin down, or whose plugin or transport
+	// failed (no answer, and nothing the upstream said).
+	OutcomePluginDown = "plugin_down"
+	// OutcomeInvalidAnswer is an answer that came back and validation refused.
+	OutcomeInvalidAnswer = "invalid_answer"
+	// ReasonCircuitOpen is a target left because its circuit was open.
+	ReasonCircuitOpen = "circuit_open"
+	// RetryValidation is a retry a rule's sy_validate asked for (verdict "retry").
+	RetryValidation = "validation"
+)
+
+// The built-in answer checks, the validator label of switchyard_validation_failures_total.
+const (
+	ValidatorNonEmpty      = "non_empty"
+	ValidatorJSON          = "json"
+	ValidatorToolArguments = "tool_arguments"
+	ValidatorContentFilter = "content_filter"
+)
+
+// kinds are the provider error kinds as label values, from the SDK's own list, so a kind
+// added there is counted and primed here without a second list to forget.
+var kinds = func() []string {
+	var out []string
+	for _, k := range provider.Kinds() {
+		out = append(out, string(k))
+	}
+	return out
+}()
+
 // ProviderOutcomes are the outcomes of one upstream call: "ok", every provider error kind,
-// "plugin_down" (the plugin was down or its transport failed) and "invalid_answer" (an answer
-// came back and validation refused it).
-var ProviderOutcomes = []string{
-	"ok", "invalid_request", "authentication", "permission_denied", "not_found",
-	"context_length_exceeded", "content_filtered", "rate_limited", "quota_exhausted",
-	"upstream_unavailable", "upstream_timeout", "unsupported", "internal", "cancelled",
-	"plugin_down", "invalid_answer",
-}
+// "plugin_down" and "invalid_answer".
+var ProviderOutcomes = append(append([]string{OutcomeOK}, kinds...), OutcomePluginDown, OutcomeInvalidAnswer)
 
 // FallbackReasons are why the pipeline left a target: a provider outcome other than ok, or
 // an open circuit.
-var FallbackReasons = append(append([]string{}, ProviderOutcomes[1:]...), "circuit_open")
+var FallbackReasons = append(append([]string{}, ProviderOutcomes[1:]...), ReasonCircuitOpen)
+
+// RetryReasons are why the pipeline called the same target again: a kind that is retryable
+// by default (provider.Kind.DefaultRetryable), or a rule's "retry" verdict.
+var RetryReasons = func() []string {
+	var out []string
+	for _, k := range provider.Kinds() {
+		if k.DefaultRetryable() {
+			out = append(out, string(k))
+		}
+	}
+	return append(out, RetryValidation)
+}()
 
 // Validators are the built-in answer checks; a rule's sy_validate verdicts are counted under
 // the rule's name.
-var Validators = []string{"non_empty", "json", "tool_arguments", "content_filter"}
+var Validators = []string{ValidatorNonEmpty, ValidatorJSON, ValidatorToolArguments, ValidatorContentFilter}
 
 // RequestStatuses are the HTTP statuses the router answers with.
 var RequestStatuses = []int{200, 400, 401, 403, 404, 408, 413, 429, 499, 500, 502, 503, 504}
@@ -249,7 +291,7 @@ func (m *Metrics) Prime(l Labels) {
 		for _, r := range FallbackReasons {
 			m.Fallbacks.WithLabelValues(pm[0], r)
 		}
-		for _, r := range []string{"rate_limited", "upstream_unavailable", "upstream_timeout", "validation"} {
+		for _, r := range RetryReasons {
 			m.Retries.WithLabelValues(pm[0], r)
 		}
 		for _, v := range append(append([]string{}, Validators...), l.Rules...) {

@@ -27,7 +27,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// Codes of DESIGN §2.
+// The error codes the router sends, in the envelope's "code". Codes lists each with its
+// statuses; api/http.md documents the same table (a test keeps the two in step, and another
+// fails when host code sends a code that is not in Codes).
 const (
 	CodeInvalidRequest      = "invalid_request"
 	CodeContextLength       = "context_length_exceeded"
@@ -35,30 +37,99 @@ const (
 	CodeModelNotAllowed     = "model_not_allowed"
 	CodeModelNotFound       = "model_not_found"
 	CodeUnsupportedEndpoint = "unsupported_endpoint"
+	CodeRuleNotFound        = "rule_not_found"
+	CodeRequestTimeout      = "request_timeout"
 	CodeRequestTooLarge     = "request_too_large"
+	CodeReloadRefused       = "reload_refused"
 	CodeShed                = "shed"
 	CodeRateLimited         = "rate_limited"
 	CodeRuleRejected        = "rule_rejected"
+	CodeClientClosed        = "client_closed_request"
+	CodeInternal            = "internal_error"
 	CodeAllTargetsFailed    = "all_targets_failed"
+	CodeAnswerRejected      = "answer_rejected"
 	CodeNoRoute             = "no_route"
 	CodeRuleError           = "rule_error"
+	CodeShuttingDown        = "shutting_down"
 	CodeDeadlineExceeded    = "deadline_exceeded"
 )
 
-// TypeFor returns OpenAI's error type for an HTTP status.
-func TypeFor(status int) string {
-	switch status {
-	case http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge:
-		return "invalid_request_error"
-	case http.StatusUnauthorized:
-		return "authentication_error"
-	case http.StatusForbidden:
-		return "permission_error"
-	case http.StatusTooManyRequests:
-		return "rate_limit_error"
-	default:
-		return "api_error"
+// OpenAI's error types, the envelope's "type". Clients written for OpenAI switch on them, so
+// Switchyard uses only these.
+const (
+	TypeInvalidRequest = "invalid_request_error"
+	TypeAuthentication = "authentication_error"
+	TypePermission     = "permission_error"
+	TypeRateLimit      = "rate_limit_error"
+	TypeAPI            = "api_error"
+)
+
+// StatusClientClosed (499, nginx's "client closed request") is what a request whose client
+// went away is counted and logged with; the client never sees it.
+const StatusClientClosed = 499
+
+// StatusType is an HTTP status with the error type sent with it.
+type StatusType struct {
+	Status int
+	Type   string
+}
+
+// CodeInfo is one error code with every status (and its type) it is sent with.
+type CodeInfo struct {
+	Code     string
+	Statuses []StatusType
+}
+
+// Codes is every error code the router can send. A status has one type whatever the code
+// (TypeFor reads it from here), so a client can rely on either.
+var Codes = []CodeInfo{
+	{CodeInvalidRequest, []StatusType{{http.StatusBadRequest, TypeInvalidRequest}}},
+	{CodeContextLength, []StatusType{{http.StatusBadRequest, TypeInvalidRequest}}},
+	{CodeInvalidAPIKey, []StatusType{{http.StatusUnauthorized, TypeAuthentication}}},
+	{CodeModelNotAllowed, []StatusType{{http.StatusForbidden, TypePermission}}},
+	{CodeModelNotFound, []StatusType{{http.StatusNotFound, TypeInvalidRequest}}},
+	{CodeUnsupportedEndpoint, []StatusType{{http.StatusNotFound, TypeInvalidRequest}}},
+	{CodeRuleNotFound, []StatusType{{http.StatusNotFound, TypeInvalidRequest}}},
+	{CodeRequestTimeout, []StatusType{{http.StatusRequestTimeout, TypeInvalidRequest}}},
+	{CodeRequestTooLarge, []StatusType{{http.StatusRequestEntityTooLarge, TypeInvalidRequest}}},
+	{CodeReloadRefused, []StatusType{{http.StatusUnprocessableEntity, TypeInvalidRequest}}},
+	{CodeShed, []StatusType{{http.StatusTooManyRequests, TypeRateLimit}}},
+	{CodeRateLimited, []StatusType{{http.StatusTooManyRequests, TypeRateLimit}}},
+	{CodeRuleRejected, []StatusType{
+		{http.StatusBadRequest, TypeInvalidRequest}, {http.StatusForbidden, TypePermission},
+		{http.StatusTooManyRequests, TypeRateLimit}, {http.StatusServiceUnavailable, TypeAPI},
+	}},
+	{CodeClientClosed, []StatusType{{StatusClientClosed, TypeAPI}}},
+	{CodeInternal, []StatusType{{http.StatusInternalServerError, TypeAPI}}},
+	{CodeAllTargetsFailed, []StatusType{{http.StatusBadGateway, TypeAPI}}},
+	{CodeAnswerRejected, []StatusType{{http.StatusBadGateway, TypeAPI}}},
+	{CodeNoRoute, []StatusType{{http.StatusServiceUnavailable, TypeAPI}}},
+	{CodeRuleError, []StatusType{{http.StatusServiceUnavailable, TypeAPI}}},
+	{CodeShuttingDown, []StatusType{{http.StatusServiceUnavailable, TypeAPI}}},
+	{CodeDeadlineExceeded, []StatusType{{http.StatusGatewayTimeout, TypeAPI}}},
+}
+
+// statusTypes maps each status of Codes to its type.
+var statusTypes = func() map[int]string {
+	m := map[int]string{}
+	for _, c := range Codes {
+		for _, st := range c.Statuses {
+			if t, ok := m[st.Status]; ok && t != st.Type {
+				panic(fmt.Sprintf("wire: status %d has two error types in Codes: %s and %s", st.Status, t, st.Type))
+			}
+			m[st.Status] = st.Type
+		}
 	}
+	return m
+}()
+
+// TypeFor returns OpenAI's error type for an HTTP status: the type Codes gives it, and
+// api_error for a status Codes does not list.
+func TypeFor(status int) string {
+	if t, ok := statusTypes[status]; ok {
+		return t
+	}
+	return TypeAPI
 }
 
 // NewError builds an Error whose type follows from its status.

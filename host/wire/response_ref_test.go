@@ -7,7 +7,7 @@ import (
 )
 
 // The encoders as encoding/json of structs: the reference the append-based encoders must
-// match byte for byte (TestEncodersMatchEncodingJSON, FuzzEncoders).
+// match byte for byte (TestEncodersMatchEncodingJSON, FuzzAppendJSONString).
 
 type completion struct {
 	ID                string   `json:"id"`
