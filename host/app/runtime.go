@@ -33,6 +33,9 @@ type pluginObserver struct{ m *metrics.Metrics }
 
 func (o pluginObserver) PluginUp(name string, up bool) { o.m.PluginUpChanged(name, up) }
 func (o pluginObserver) PluginRestarted(name string)   { o.m.PluginRestarted(name) }
+func (o pluginObserver) PluginHealthy(name string, healthy bool) {
+	o.m.PluginHealthChanged(name, healthy)
+}
 
 var _ providers.Observer = pluginObserver{}
 var _ rules.Observer = (*metrics.Metrics)(nil)

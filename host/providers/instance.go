@@ -7,51 +7,103 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard-llm/switchyard/sdk/provider"
+	"github.com/switchyard-llm/switchyard/sdk/provider/pluginhost"
 )
 
 // instance is one plugin process and its go-plugin client. A go-plugin Client cannot be
 // restarted, so every restart builds a new instance; an instance only ever goes from
 // running to killed.
 type instance struct {
-	client  *plugin.Client
-	cmd     *exec.Cmd // read ProcessState only after kill
-	prov    provider.Provider
-	info    provider.Info
-	pid     int
-	stderr  *tailBuffer
-	started time.Time
+	client *plugin.Client
+	proc   *process
+	prov   provider.Provider
+	// health answers CheckHealth over a gRPC connection of its own, so that health checks
+	// do not queue behind the data calls on prov's connection; it is prov when no second
+	// connection could be made.
+	health     provider.Provider
+	healthConn *grpc.ClientConn // nil when health is prov
+	info       provider.Info
+	pid        int
+	stderr     *tailBuffer
+	started    time.Time
 
-	// cancel SIGKILLs the process (the command was made with exec.CommandContext).
-	cancel   context.CancelFunc
+	// progress counts what the plugin sent back: answers (in-band errors included) and
+	// stream chunks. A plugin that does not answer a health check is hung only if it has
+	// not progressed since the previous check.
+	progress atomic.Uint64
+	// checked is progress at the end of the previous health check; only the supervisor's
+	// goroutine uses it.
+	checked uint64
+
 	killOnce sync.Once
 }
 
-// exited reports whether the process has ended.
-func (in *instance) exited() bool { return in.client.Exited() }
+// gracefulStop bounds a graceful kill: go-plugin asks the plugin to shut down (an RPC
+// without a deadline) and waits up to 2 s for it to exit; a plugin that has not exited
+// after gracefulStop is SIGKILLed with its process group.
+const gracefulStop = 3 * time.Second
 
-// kill ends the process and waits until go-plugin has reaped it and drained its stderr, so
-// the stderr tail is complete afterwards. With graceful, the plugin is first asked to shut
-// down (go-plugin waits up to 2 s for its in-flight calls); otherwise it is SIGKILLed at
-// once. Safe to call more than once.
+// exited reports whether the process has ended.
+func (in *instance) exited() bool { return in.proc.exited.Load() }
+
+// answered records that the plugin sent an answer, unless err says it did not: a
+// transport failure, or an error the caller's own cancellation may have produced on this
+// side of the connection.
+func (in *instance) answered(ctx context.Context, err error) {
+	if err == nil || (!pluginhost.IsTransportError(err) && ctx.Err() == nil) {
+		in.progress.Add(1)
+	}
+}
+
+// kill ends the process group and waits until go-plugin has reaped the process and
+// drained its stderr, so the stderr tail is complete afterwards. With graceful, the plugin
+// is first asked to shut down (go-plugin waits up to 2 s for its in-flight calls, this
+// waits gracefulStop in all); otherwise its group is SIGKILLed at once. It never waits on
+// a descendant that holds the plugin's output open (see process). Safe to call more than
+// once.
 func (in *instance) kill(graceful bool) {
 	in.killOnce.Do(func() {
 		if !graceful {
-			in.cancel()
+			in.proc.kill()
 		}
-		in.client.Kill()
-		in.cancel()
+		if in.healthConn != nil {
+			_ = in.healthConn.Close()
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			in.client.Kill()
+		}()
+		if graceful {
+			t := time.NewTimer(gracefulStop)
+			select {
+			case <-done:
+			case <-t.C:
+				in.proc.kill()
+			}
+			t.Stop()
+		}
+		<-done
+		if reaped := in.proc.reaped(); reaped != nil {
+			<-reaped
+		}
+		in.proc.removeSocketDir()
 	})
 }
 
@@ -94,14 +146,12 @@ func (s *Supervisor) launch(ctx context.Context) (*instance, error) {
 		return nil, err
 	}
 
-	procCtx, cancel := context.WithCancel(context.Background())
-	// A launch the supervisor abandons (Close, or Start's ctx) kills the process, which
-	// also ends go-plugin's wait for the handshake.
-	stopAbort := context.AfterFunc(ctx, cancel)
+	proc := newProcess(s.spec.Path, pluginEnv(s.spec.Env))
+	// A launch the supervisor abandons (Close, or Start's ctx) kills the process group,
+	// which also ends go-plugin's wait for the handshake.
+	stopAbort := context.AfterFunc(ctx, proc.kill)
 	defer stopAbort()
 
-	cmd := exec.CommandContext(procCtx, s.spec.Path)
-	setProcAttr(cmd)
 	tail := newTailBuffer(stderrTailSize)
 	binName := filepath.Base(s.spec.Path)
 	hlog := newHCLogAdapter(s.log, binName, s.redact)
@@ -117,19 +167,22 @@ func (s *Supervisor) launch(ctx context.Context) (*instance, error) {
 	}}
 	stdout := &lineWriter{max: stderrTailSize, emit: func(line string) { pipeLog.Debug(line, "stream", "stdout") }}
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  provider.HandshakeConfig(),
-		VersionedPlugins: provider.VersionedPlugins(),
-		Cmd:              cmd,
+		HandshakeConfig:  pluginhost.HandshakeConfig(),
+		VersionedPlugins: pluginhost.VersionedPlugins(),
+		// The process runner (not Cmd) keeps a grandchild holding the plugin's stdout
+		// from hanging the kill; SkipHostEnv keeps the host's environment out of it.
+		RunnerFunc:       proc.runnerFunc,
+		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     s.opts.StartTimeout,
-		GRPCDialOptions:  provider.DialOptions(),
+		GRPCDialOptions:  pluginhost.DialOptions(),
 		Logger:           hlog,
 		Stderr:           &lineWriter{max: stderrTailSize, emit: tailLine(tail)},
 		SyncStdout:       stdout,
 		SyncStderr:       stdio,
 		Managed:          false,
 	})
-	in := &instance{client: client, cmd: cmd, stderr: tail, cancel: cancel}
+	in := &instance{client: client, proc: proc, stderr: tail}
 	fail := func(stage string, err error) (*instance, error) {
 		in.kill(false)
 		e := s.launchError(stage, err, tail.String())
@@ -141,27 +194,37 @@ func (s *Supervisor) launch(ctx context.Context) (*instance, error) {
 
 	rpc, err := client.Client()
 	if err != nil {
-		if cmd.Process == nil { // it never ran (not found, not executable): no stderr to quote
+		if proc.reaped() == nil { // it never ran (not found, not executable): no stderr to quote
 			in.kill(false)
-			return nil, fmt.Errorf("providers/%s: start %s: %s", s.spec.Name, s.spec.Path, s.redact.String(err.Error()))
+			e := fmt.Errorf("providers/%s: start %s: %s", s.spec.Name, s.spec.Path, s.redact.String(err.Error()))
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				e = fmt.Errorf("%w (launch abandoned: %w)", e, ctxErr)
+			}
+			return nil, e
 		}
 		return fail("start", explainStartError(err, s.opts.StartTimeout))
 	}
-	if v := client.NegotiatedVersion(); v != provider.ProtocolVersion {
-		return fail("start", fmt.Errorf("plugin speaks provider protocol %d, host speaks %d", v, provider.ProtocolVersion))
+	if v := client.NegotiatedVersion(); v != pluginhost.ProtocolVersion {
+		return fail("start", fmt.Errorf("plugin speaks provider protocol %d, host speaks %d", v, pluginhost.ProtocolVersion))
 	}
-	raw, err := rpc.Dispense(provider.PluginName)
+	raw, err := rpc.Dispense(pluginhost.PluginName)
 	if err != nil {
-		return fail("start", fmt.Errorf("dispense %q: %w", provider.PluginName, err))
+		return fail("start", fmt.Errorf("dispense %q: %w", pluginhost.PluginName, err))
 	}
 	prov, ok := raw.(provider.Provider)
 	if !ok {
 		return fail("start", fmt.Errorf("dispensed %T, not a provider.Provider", raw))
 	}
-	if rc := client.ReattachConfig(); rc != nil {
-		in.pid = rc.Pid
+	in.pid, _ = strconv.Atoi(proc.ID())
+	in.prov, in.health = prov, prov
+	if rc := client.ReattachConfig(); rc != nil && rc.Addr != nil {
+		conn, health, err := dialHealth(rc.Addr)
+		if err != nil {
+			s.log.Debug("no connection of its own for health checks, sharing the data connection", "error", err.Error())
+		} else {
+			in.health, in.healthConn = health, conn
+		}
 	}
-	in.prov = prov
 
 	callCtx, callCancel := context.WithTimeout(ctx, s.opts.StartTimeout)
 	defer callCancel()
@@ -184,6 +247,26 @@ func (s *Supervisor) launch(ctx context.Context) (*instance, error) {
 	}
 	in.started = time.Now()
 	return in, nil
+}
+
+// dialHealth opens a second gRPC connection to the plugin at addr (go-plugin's server
+// accepts any number) and returns a Provider on it, used for CheckHealth only: on the
+// data connection, a health check would queue behind the frames of every busy stream.
+func dialHealth(addr net.Addr) (*grpc.ClientConn, provider.Provider, error) {
+	dial := func(ctx context.Context, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, addr.Network(), addr.String())
+	}
+	opts := append(pluginhost.DialOptions(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(dial),
+	)
+	conn, err := grpc.NewClient("passthrough:///plugin-health", opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn.Connect() // dial now rather than at the first check
+	return conn, pluginhost.NewClient(conn), nil
 }
 
 // explainStartError adds what go-plugin's start errors mean for a plugin author.

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard-llm/switchyard/sdk/provider"
+	"github.com/switchyard-llm/switchyard/sdk/provider/pluginhost"
 )
 
 // ErrPluginDown is wrapped in the errors of Complete and Stream when no plugin process
@@ -44,15 +45,27 @@ type Spec struct {
 	// error; text that leaves this package (errors, log lines, stderr tails) has every
 	// secret value of four bytes or more replaced by "[redacted]".
 	Secrets map[string]string
+	// Env names the variables of the host's environment the plugin gets, beyond PATH, HOME
+	// and TMPDIR (when set) and go-plugin's own. Nothing else of the host's environment
+	// reaches the plugin. Values are read at every start; a named variable that is not set
+	// is left out.
+	Env []string
 }
 
 // Observer receives a plugin's state changes; the host wires it to Prometheus
-// (switchyard_plugin_up, switchyard_plugin_restarts_total). Calls come from the
-// supervisor's goroutines, never concurrently for one plugin, and must not block.
+// (switchyard_plugin_up, switchyard_plugin_healthy, switchyard_plugin_restarts_total).
+// Calls come from the supervisor's goroutines, never concurrently for one plugin, and must
+// not block.
 type Observer interface {
 	// PluginUp is called with true once a plugin process is configured and serving, and
-	// with false when it is found dead or hung and when the supervisor is closed.
+	// with false when it is found dead or hung and when the supervisor is closed. Up says
+	// the process lives and answers; it says nothing of the upstream (see PluginHealthy).
 	PluginUp(name string, up bool)
+	// PluginHealthy is called whenever Supervisor.Healthy changes, and once when the
+	// plugin first comes up: true while the plugin is up and its last health check
+	// answered ok; false when it answered "not ok" (an upstream probe failed, say) and
+	// whenever the plugin is down.
+	PluginHealthy(name string, healthy bool)
 	// PluginRestarted is called each time a replacement process is launched, before it is
 	// known whether it starts; a crash loop thus shows as a rising count.
 	PluginRestarted(name string)
@@ -72,8 +85,11 @@ type Options struct {
 	StartTimeout time.Duration
 	// HealthInterval is the time between health checks. Default 5s.
 	HealthInterval time.Duration
-	// HealthTimeout bounds one health check; a plugin that does not answer within it is
-	// considered hung and is restarted. Default 2s.
+	// HealthTimeout is the time a plugin has to answer a health check; a later answer is
+	// logged but still counts. A plugin that has not answered after three times that, and
+	// sent nothing back on its calls (answers, stream chunks) since the previous check, is
+	// considered hung and is restarted; a busy plugin that is still answering calls is not.
+	// Default 2s.
 	HealthTimeout time.Duration
 	// BackoffMin and BackoffMax bound the delay before a restart: exponential from
 	// BackoffMin, capped at BackoffMax, with full jitter. Defaults 100ms and 30s.
@@ -104,13 +120,17 @@ func (o *Options) defaults() {
 	}
 }
 
+// hungAfter is how many HealthTimeouts a health check waits for an answer at most; a
+// plugin silent for that long, with no call progressing, is hung.
+const hungAfter = 3
+
 // exitPollInterval is how often an idle plugin's process is checked for an exit between
-// health checks. go-plugin has no exit channel; its Exited is a cheap locked read.
+// health checks; the check is an atomic load.
 const exitPollInterval = 25 * time.Millisecond
 
-// Supervisor runs one provider plugin and keeps it running. Complete, Stream, Info, Up and
-// PID may be called concurrently from any number of goroutines; Close may be called at any
-// time, also concurrently, and more than once.
+// Supervisor runs one provider plugin and keeps it running. Complete, Stream, Info, Up,
+// Healthy, HealthDetail and PID may be called concurrently from any number of goroutines;
+// Close may be called at any time, also concurrently, and more than once.
 type Supervisor struct {
 	spec   Spec
 	opts   Options
@@ -122,6 +142,12 @@ type Supervisor struct {
 	// goroutine (and Close, after that goroutine ended) replaces it.
 	cur  atomic.Pointer[instance]
 	info atomic.Pointer[provider.Info]
+	// health is what the last health check of the serving instance said (ok until its
+	// first check), or why the plugin is down. Set before Start returns.
+	health atomic.Pointer[healthState]
+	// reported is the health last told to the Observer; nil before the first report. Only
+	// the goroutine that owns the state changes (Start, run, then Close) uses it.
+	reported *bool
 
 	kick   chan struct{} // asks for an immediate check of cur; capacity 1
 	ctx    context.Context
@@ -171,6 +197,7 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Supervisor, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.setUp(in)
 	go s.run()
+	s.requestCheck() // the first health check comes at once, not an interval later
 	return s, nil
 }
 
@@ -182,6 +209,44 @@ func (s *Supervisor) Info() provider.Info { return *s.info.Load() }
 
 // Up reports whether a configured plugin process is serving right now.
 func (s *Supervisor) Up() bool { return s.cur.Load() != nil }
+
+// healthState is a plugin's health as the supervisor last saw it.
+type healthState struct {
+	ok     bool
+	detail string // why not ok; already redacted
+}
+
+// Healthy reports whether the plugin is up and its last health check answered ok (before
+// the first check of a process: that it started and was configured). A check that missed
+// its deadline while the plugin kept answering calls leaves it as it was.
+func (s *Supervisor) Healthy() bool {
+	h := s.health.Load()
+	return s.Up() && h != nil && h.ok
+}
+
+// HealthDetail says why the plugin is not healthy: what its health check answered, or
+// why it is down. It is "" when Healthy is true, and never holds a secret.
+func (s *Supervisor) HealthDetail() string {
+	h := s.health.Load()
+	switch {
+	case h == nil:
+		return "plugin not started"
+	case h.ok && s.Up():
+		return ""
+	case h.ok: // between the swap of cur and the store of the new state
+		return "plugin down"
+	}
+	return h.detail
+}
+
+// setHealth records the plugin's health and tells the Observer when it changed.
+func (s *Supervisor) setHealth(ok bool, detail string) {
+	s.health.Store(&healthState{ok: ok, detail: detail})
+	if s.reported == nil || *s.reported != ok {
+		s.reported = &ok
+		s.obs.PluginHealthy(s.spec.Name, ok)
+	}
+}
 
 // PID returns the serving plugin's process id, 0 while it is down.
 func (s *Supervisor) PID() int {
@@ -204,6 +269,7 @@ func (s *Supervisor) Complete(ctx context.Context, req *provider.Request) (*prov
 		return nil, s.downError()
 	}
 	resp, err := in.prov.Complete(ctx, req)
+	in.answered(ctx, err)
 	if err != nil {
 		return nil, s.callError(err)
 	}
@@ -220,11 +286,23 @@ func (s *Supervisor) Stream(ctx context.Context, req *provider.Request, out prov
 	if in == nil {
 		return nil, s.downError()
 	}
-	usage, err := in.prov.Stream(ctx, req, out)
+	usage, err := in.prov.Stream(ctx, req, &progressSender{out: out, progress: &in.progress})
+	in.answered(ctx, err)
 	if err != nil {
 		return usage, s.callError(err)
 	}
 	return usage, nil
+}
+
+// progressSender counts the chunks a plugin streams, as progress of its instance.
+type progressSender struct {
+	out      provider.ChunkSender
+	progress *atomic.Uint64
+}
+
+func (p *progressSender) Send(c *provider.Chunk) error {
+	p.progress.Add(1)
+	return p.out.Send(c)
 }
 
 func (s *Supervisor) downError() error {
@@ -237,7 +315,7 @@ func (s *Supervisor) downError() error {
 // callError passes in-band errors through and turns transport failures into ErrPluginDown,
 // asking for an immediate check of the plugin.
 func (s *Supervisor) callError(err error) error {
-	if !provider.IsTransportError(err) {
+	if !pluginhost.IsTransportError(err) {
 		return err
 	}
 	s.requestCheck()
@@ -253,17 +331,19 @@ func (s *Supervisor) requestCheck() {
 }
 
 // Close stops supervision and ends the plugin process: it is asked to shut down, which
-// lets calls in flight finish for up to 2 s, then it is killed. Calls made after Close
-// fail with ErrPluginDown. Close waits until the process is gone and is idempotent; it
-// always returns nil.
+// lets calls in flight finish for up to 2 s, then its process group is killed (after 3 s
+// at most, even if the plugin does not answer). Calls made after Close fail with
+// ErrPluginDown. Close waits until the process is gone and is idempotent; it always
+// returns nil.
 func (s *Supervisor) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.cancel()
 		<-s.done
 		if in := s.cur.Swap(nil); in != nil {
-			in.kill(true)
 			s.obs.PluginUp(s.spec.Name, false)
+			s.setHealth(false, "plugin closed")
+			in.kill(true)
 		}
 		s.log.Debug("plugin stopped")
 	})
@@ -273,8 +353,10 @@ func (s *Supervisor) Close() error {
 func (s *Supervisor) setUp(in *instance) {
 	info := in.info
 	s.info.Store(&info)
+	s.health.Store(&healthState{ok: true})
 	s.cur.Store(in)
 	s.obs.PluginUp(s.spec.Name, true)
+	s.setHealth(true, "")
 }
 
 // run is the supervisor's goroutine: it watches the serving instance and, when it is
@@ -309,6 +391,7 @@ func (s *Supervisor) run() {
 			case <-s.kick:
 			default:
 			}
+			s.requestCheck() // the new instance's first check
 			continue
 		}
 
@@ -336,31 +419,63 @@ func (s *Supervisor) run() {
 	}
 }
 
-// check returns why the instance must be replaced, or "" when it is fine. A plugin that
-// answers CheckHealth in-band with "unhealthy" is alive and is not restarted (its upstream
-// is the problem, which the pipeline's circuit breakers handle); one that has exited,
-// fails at the transport level or does not answer within HealthTimeout is.
+// check returns why the instance must be replaced, or "" when it is fine, and records
+// what the plugin's health check answered.
+//
+// A plugin that answers CheckHealth in-band with "not ok" is alive: it stays up, marked
+// unhealthy (restarting it would not fix its upstream). One that has exited or fails at
+// the transport level is replaced. HealthTimeout is the time a plugin has to answer; a
+// later answer is still an answer (a busy or CPU-starved plugin is slow, not dead) and is
+// only logged. A plugin that has not answered after hungAfter×HealthTimeout is hung, but
+// only if it also sent nothing back on its calls since the previous check: a plugin whose
+// answers and chunks keep flowing is left alone.
 func (s *Supervisor) check(in *instance) string {
 	if in.exited() {
 		return "process exited"
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.opts.HealthTimeout)
+	began := time.Now()
+	bound := hungAfter * s.opts.HealthTimeout
+	ctx, cancel := context.WithDeadline(s.ctx, began.Add(bound))
 	defer cancel()
-	err := in.prov.CheckHealth(ctx)
+	err := in.health.CheckHealth(ctx)
+	now := time.Now()
+	progress := in.progress.Load()
+	progressed := progress != in.checked
+	in.checked = progress
+	// The deadline travels to the plugin, whose side may end the call a moment first.
+	missed := ctx.Err() != nil || grpcCode(err) == codes.DeadlineExceeded || now.Sub(began) >= bound
 	switch {
-	case err == nil:
-		return ""
 	case s.ctx.Err() != nil:
 		return "" // closing
 	case in.exited():
 		return "process exited"
-	case ctx.Err() != nil, grpcCode(err) == codes.DeadlineExceeded:
-		// The deadline travels to the plugin, whose side may end the call first.
-		return fmt.Sprintf("health check got no answer within %s (hung)", s.opts.HealthTimeout)
-	case provider.IsTransportError(err):
+	case missed && progressed:
+		s.log.Warn("plugin did not answer its health check but is answering calls; not restarting it",
+			"waited", bound.String())
+		return ""
+	case missed:
+		return fmt.Sprintf("health check got no answer within %s, and no call progressed since the previous check (hung)", bound)
+	case pluginhost.IsTransportError(err):
 		return "health check failed: " + s.redact.String(err.Error())
 	}
-	s.log.Debug("plugin reports unhealthy", "error", s.redact.String(err.Error()))
+	if took := now.Sub(began); took > s.opts.HealthTimeout {
+		s.log.Warn("plugin answered its health check late; it is busy or starved of CPU",
+			"took", took.Round(time.Millisecond).String(), "health_timeout", s.opts.HealthTimeout.String())
+	}
+	if err == nil {
+		s.setHealth(true, "")
+		return ""
+	}
+	detail := err.Error()
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		detail = pe.Message
+	}
+	detail = "plugin reports not ok: " + s.redact.String(detail)
+	if h := s.health.Load(); h == nil || h.ok || h.detail != detail {
+		s.log.Warn("plugin unhealthy", "detail", detail)
+	}
+	s.setHealth(false, detail)
 	return ""
 }
 
@@ -369,9 +484,10 @@ func (s *Supervisor) check(in *instance) string {
 func (s *Supervisor) down(in *instance, reason string) {
 	s.cur.CompareAndSwap(in, nil)
 	s.obs.PluginUp(s.spec.Name, false)
+	s.setHealth(false, "plugin down, restarting: "+reason)
 	in.kill(false)
 	attrs := []any{"pid", in.pid, "reason", reason, "up_for", time.Since(in.started).Round(time.Millisecond).String()}
-	if st := in.cmd.ProcessState; st != nil {
+	if st := in.proc.cmd.ProcessState; st != nil {
 		attrs = append(attrs, "exit", st.String())
 	}
 	attrs = append(attrs, "stderr_tail", s.redact.String(in.stderr.String()))
@@ -419,5 +535,9 @@ func grpcCode(err error) codes.Code {
 
 type nopObserver struct{}
 
-func (nopObserver) PluginUp(string, bool)  {}
-func (nopObserver) PluginRestarted(string) {}
+func (nopObserver) PluginUp(string, bool)      {}
+func (nopObserver) PluginHealthy(string, bool) {}
+func (nopObserver) PluginRestarted(string)     {}
+
+var _ Observer = nopObserver{}
+var _ provider.ChunkSender = (*progressSender)(nil)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard-llm/switchyard/sdk/provider"
+	"github.com/switchyard-llm/switchyard/sdk/provider/pluginhost"
 	"github.com/switchyard-llm/switchyard/sdk/provider/providertest"
 )
 
@@ -87,11 +88,11 @@ func TestCrash(t *testing.T) {
 	var stderr syncBuffer
 	cmd := exec.Command(bin)
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  provider.HandshakeConfig(),
-		VersionedPlugins: provider.VersionedPlugins(),
+		HandshakeConfig:  pluginhost.HandshakeConfig(),
+		VersionedPlugins: pluginhost.VersionedPlugins(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		GRPCDialOptions:  provider.DialOptions(),
+		GRPCDialOptions:  pluginhost.DialOptions(),
 		StartTimeout:     10 * time.Second,
 		Stderr:           &stderr,
 		Logger:           hclog.New(&hclog.LoggerOptions{Output: &stderr, Level: hclog.Warn}),
@@ -101,7 +102,7 @@ func TestCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := rpc.Dispense(provider.PluginName)
+	raw, err := rpc.Dispense(pluginhost.PluginName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = p.Stream(ctx, &provider.Request{Model: "mock-small", Metadata: map[string]string{"mock.fail": "crash", "mock.fail_after_chunks": "1"}}, discard{})
-	if !provider.IsTransportError(err) || status.Code(err) != codes.Unavailable {
+	if !pluginhost.IsTransportError(err) || status.Code(err) != codes.Unavailable {
 		t.Fatalf("err = %v, want an Unavailable transport error", err)
 	}
 	deadline := time.Now().Add(2 * time.Second)

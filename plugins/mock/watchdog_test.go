@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-llm/switchyard/sdk/provider"
+	"github.com/switchyard-llm/switchyard/sdk/provider/pluginhost"
 )
 
 // TestPluginDiesWithHost starts the plugin from a shell that then exits without killing
 // it (as a SIGKILLed host would): the SDK's parent watchdog must end the plugin.
 func TestPluginDiesWithHost(t *testing.T) {
 	bin := binary(t)
-	hs := provider.HandshakeConfig()
+	hs := pluginhost.HandshakeConfig()
 	cmd := exec.Command("sh", "-c", `"$1" >/dev/null 2>&1 & echo $!; sleep 0.5`, "sh", bin)
 	cmd.Env = append(os.Environ(), hs.MagicCookieKey+"="+hs.MagicCookieValue, "PLUGIN_PROTOCOL_VERSIONS=1")
 	out, err := cmd.StdoutPipe()

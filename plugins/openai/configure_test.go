@@ -111,7 +111,8 @@ func TestCheckHealth(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
 				if tc.status != 200 {
-					writeJSON(w, tc.status, []byte(`{"error":{"message":"no","type":"x","param":null,"code":null}}`))
+					// Some servers echo the key they were given.
+					writeJSON(w, tc.status, []byte(`{"error":{"message":"no, not with `+r.Header.Get("Authorization")+`","type":"x","param":null,"code":null}}`))
 					return
 				}
 				writeJSON(w, 200, []byte(models))
@@ -120,6 +121,14 @@ func TestCheckHealth(t *testing.T) {
 			err := p.CheckHealth(context.Background())
 			if (err != nil) != tc.wantErr {
 				t.Errorf("CheckHealth = %v, want error %v", err, tc.wantErr)
+			}
+			if err != nil {
+				// "Not ok" travels in-band, which the host reads as an unhealthy plugin
+				// that is alive, never as a broken one.
+				pe := asError(t, err)
+				if !strings.Contains(pe.Message, "health probe GET /models: ") || strings.Contains(pe.Message, "sk-test-123456789") {
+					t.Errorf("message %q, want the probe named and the key redacted", pe.Message)
+				}
 			}
 			got := up.requests()
 			if len(got) != tc.wantCalls {
@@ -141,5 +150,50 @@ func TestNotConfigured(t *testing.T) {
 	_, err = p.Complete(context.Background(), &provider.Request{Model: "m"})
 	if pe := asError(t, err); pe.Kind != provider.KindUnsupported {
 		t.Errorf("kind = %s", pe.Kind)
+	}
+}
+
+// TestCheckHealthSlowUpstream: a probe of an upstream that does not answer ends before the
+// host's deadline and reports "not ok" in-band, so the plugin is not taken for a hung one.
+func TestCheckHealthSlowUpstream(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		<-r.Context().Done()
+	})
+	p := connect(t, settingsFor(up.URL, `"health_check":"models"`), map[string]string{"api_key": "sk-test-123456789"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	err := p.CheckHealth(ctx)
+	pe := asError(t, err)
+	if !strings.Contains(pe.Message, "health probe GET /models: ") {
+		t.Fatalf("CheckHealth = %v, want the probe's own in-band answer before the deadline", err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("answered only after the caller's deadline: %v", err)
+	}
+}
+
+func TestProbeTimeout(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		left time.Duration // until the caller's deadline; 0 for none
+		want time.Duration
+	}{
+		{name: "no deadline", want: healthTimeout},
+		{name: "far deadline", left: time.Minute, want: healthTimeout},
+		{name: "host default of 2s", left: 2 * time.Second, want: 1500 * time.Millisecond},
+		{name: "short deadline", left: 300 * time.Millisecond, want: 225 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			if tc.left > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithDeadline(ctx, now.Add(tc.left))
+				defer cancel()
+			}
+			if got := probeTimeout(ctx, now); got != tc.want {
+				t.Errorf("probeTimeout = %s, want %s", got, tc.want)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchyard-llm/switchyard/sdk/provider"
+	"github.com/switchyard-llm/switchyard/sdk/provider/pluginhost"
 )
 
 const testKey = "sk-proj-Zx81u5P0qLm3ttSECRET"
@@ -252,7 +253,7 @@ func TestTransportFailures(t *testing.T) {
 					req.Stream = true
 					_, err = p.Stream(ctx, req, &sink{})
 				}
-				if tc.kind == provider.KindCancelled && provider.IsTransportError(err) {
+				if tc.kind == provider.KindCancelled && pluginhost.IsTransportError(err) {
 					// The host side reports its own cancellation; the plugin's answer may
 					// not reach it. Either way it must be quick.
 					if time.Since(start) > 2*time.Second {

@@ -159,7 +159,9 @@ func (p *Provider) state() (*state, error) {
 }
 
 // CheckHealth answers at once with health_check "none"; with "models" it lists the
-// upstream's models, within 5 s.
+// upstream's models, within 5 s and within three quarters of the time the host's deadline
+// leaves, so that a slow or unreachable upstream is reported as "not ok" in time rather
+// than making the plugin itself miss the deadline (which the host reads as a hung plugin).
 func (p *Provider) CheckHealth(ctx context.Context) error {
 	st, err := p.state()
 	if err != nil {
@@ -168,7 +170,7 @@ func (p *Provider) CheckHealth(ctx context.Context) error {
 	if st.settings.HealthCheck != "models" {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout(ctx, time.Now()))
 	defer cancel()
 	var failed *httpFailure
 	opts := []option.RequestOption{option.WithMiddleware(captureFailures(&failed))}
@@ -176,9 +178,21 @@ func (p *Provider) CheckHealth(ctx context.Context) error {
 		opts = append(opts, option.WithBaseURL(az.Endpoint+"/openai/"))
 	}
 	if _, err := st.models.List(ctx, opts...); err != nil {
-		return classify(ctx, err, failed, st.secrets)
+		e := *classify(ctx, err, failed, st.secrets) // a copy: classify may return a shared *Error
+		e.Message = "health probe GET /models: " + e.Message
+		return &e
 	}
 	return nil
+}
+
+// probeTimeout is how long the health probe may take: healthTimeout, or less when the
+// caller's deadline is nearer, leaving a quarter of the time left for the answer.
+func probeTimeout(ctx context.Context, now time.Time) time.Duration {
+	d := healthTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		d = min(d, deadline.Sub(now)*3/4)
+	}
+	return d
 }
 
 // callOptions are the per-call options: Azure's deployment path and the failure capture.

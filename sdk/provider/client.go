@@ -13,13 +13,14 @@ import (
 	providerv1 "github.com/switchyard-llm/switchyard/api/provider/v1"
 )
 
-// grpcClient is the Provider the host gets from a running plugin.
+// grpcClient is the Provider the host gets from a running plugin (through package
+// pluginhost, which hands it out).
 //
 // Errors: an upstream failure the plugin reported comes back as an *Error. When the
 // caller's own context is done the call returns an *Error too (cancelled, or
 // upstream_timeout for a passed deadline), since the plugin is not to blame. Everything
 // else (the plugin crashed, hung up, broke the protocol or failed internally) is returned
-// wrapping the gRPC status; IsTransportError reports true for those.
+// wrapping the gRPC status; pluginhost.IsTransportError reports true for those.
 type grpcClient struct {
 	c providerv1.ProviderClient
 }

@@ -1,13 +1,12 @@
 package provider
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
 
 // Kind classifies an upstream failure. The host decides on the kind alone whether to retry
-// the same target, fall back to the next one or answer the client (DESIGN.md §5).
+// the same target, fall back to the next one or answer the client (api/provider/README.md).
 type Kind string
 
 // The kinds of protocol v1. The string values are the wire names of the host's config and
@@ -91,15 +90,4 @@ func (e *Error) Error() string {
 		return string(e.Kind)
 	}
 	return string(e.Kind) + ": " + e.Message
-}
-
-// IsTransportError reports whether err means the plugin itself failed (it crashed, hung,
-// broke the protocol or returned a non-provider error) rather than reporting an upstream
-// failure in-band. It is false for nil and for any error wrapping an *Error.
-func IsTransportError(err error) bool {
-	if err == nil {
-		return false
-	}
-	var pe *Error
-	return !errors.As(err, &pe)
 }

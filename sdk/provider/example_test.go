@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -59,9 +60,11 @@ func Example() {
 		Messages: []provider.Message{{Role: "user", Content: "hello plugin"}}})
 	fmt.Println(resp.Choices[0].Message.Content, err)
 
+	// The refusal travels in-band, as the *provider.Error the plugin returned.
 	_, err = p.Complete(ctx, &provider.Request{Model: "gpt-9"})
-	fmt.Println(err, provider.IsTransportError(err))
+	var pe *provider.Error
+	fmt.Println(err, errors.As(err, &pe) && pe.Kind == provider.KindNotFound)
 	// Output:
 	// hello plugin <nil>
-	// not_found: no model "gpt-9" false
+	// not_found: no model "gpt-9" true
 }

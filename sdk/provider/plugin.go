@@ -13,74 +13,41 @@ import (
 	"google.golang.org/grpc"
 
 	providerv1 "github.com/switchyard-llm/switchyard/api/provider/v1"
+	"github.com/switchyard-llm/switchyard/sdk/provider/internal/handshake"
 )
-
-// ProtocolVersion is the provider protocol version this SDK speaks.
-const ProtocolVersion = 1
-
-// PluginName is the name under which a plugin process serves its Provider.
-const PluginName = "provider"
 
 // defaultGCPercent is the plugin process's GOGC unless the environment sets one.
 const defaultGCPercent = 400
 
-// MaxMessageSize bounds one gRPC message in either direction, on both sides.
+// MaxMessageSize bounds one gRPC message in either direction, on both sides: a request, a
+// whole answer, or one stream chunk.
 const MaxMessageSize = 64 << 20
 
-// The magic cookie only stops a plugin binary from being run by mistake as a normal
-// program; it is not a secret.
-const (
-	magicCookieKey   = "SWITCHYARD_PLUGIN"
-	magicCookieValue = "7f3c9a1e5b2d4c86a0e4f19b3d6c2a58"
-)
-
-// HandshakeConfig is the handshake host and plugin must agree on.
-func HandshakeConfig() plugin.HandshakeConfig {
-	return plugin.HandshakeConfig{
-		ProtocolVersion:  ProtocolVersion,
-		MagicCookieKey:   magicCookieKey,
-		MagicCookieValue: magicCookieValue,
+func init() {
+	handshake.NewPlugin = func(impl any) handshake.GoPlugin {
+		p, _ := impl.(Provider)
+		return &grpcPlugin{impl: p}
 	}
 }
 
-// VersionedPlugins is what the host passes as plugin.ClientConfig.VersionedPlugins.
-// Dispensing PluginName from the client yields a Provider backed by the plugin's gRPC
-// connection.
-func VersionedPlugins() map[int]plugin.PluginSet {
-	return map[int]plugin.PluginSet{
-		ProtocolVersion: {PluginName: &GRPCPlugin{}},
-	}
-}
-
-// DialOptions are the gRPC dial options the host passes as
-// plugin.ClientConfig.GRPCDialOptions (64 MiB message limits).
-func DialOptions() []grpc.DialOption {
-	return []grpc.DialOption{
-		grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(MaxMessageSize),
-			grpc.MaxCallSendMsgSize(MaxMessageSize),
-		),
-	}
-}
-
-// GRPCPlugin is the go-plugin glue of the provider protocol. Impl is set on the plugin
+// grpcPlugin is the go-plugin glue of the provider protocol. impl is set on the plugin
 // side (Serve does it) and nil on the host side.
-type GRPCPlugin struct {
+type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	Impl Provider
+	impl Provider
 }
 
-// GRPCServer registers Impl on the plugin's gRPC server.
-func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	if p.Impl == nil {
+// GRPCServer registers impl on the plugin's gRPC server.
+func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	if p.impl == nil {
 		return fmt.Errorf("provider: no implementation to serve")
 	}
-	providerv1.RegisterProviderServer(s, &grpcServer{impl: p.Impl})
+	providerv1.RegisterProviderServer(s, &grpcServer{impl: p.impl})
 	return nil
 }
 
 // GRPCClient returns a Provider calling the plugin over conn.
-func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
 	return &grpcClient{c: providerv1.NewProviderClient(conn)}, nil
 }
 
@@ -100,9 +67,9 @@ func Serve(impl Provider) {
 		debug.SetGCPercent(defaultGCPercent)
 	}
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: HandshakeConfig(),
+		HandshakeConfig: handshake.Config(),
 		VersionedPlugins: map[int]plugin.PluginSet{
-			ProtocolVersion: {PluginName: &GRPCPlugin{Impl: impl}},
+			handshake.ProtocolVersion: {handshake.PluginName: &grpcPlugin{impl: impl}},
 		},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts,
@@ -144,4 +111,4 @@ func watchParent(ppid int, every time.Duration) {
 	}
 }
 
-var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
+var _ handshake.GoPlugin = (*grpcPlugin)(nil)

@@ -1567,9 +1567,12 @@ func (*CheckHealthRequest) Descriptor() ([]byte, []int) {
 }
 
 type CheckHealthResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
-	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False when the plugin can run but not serve well (for example its upstream probe
+	// failed). The process stays up; the host marks it unhealthy.
+	Ok bool `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	// Why not ok, for operators (logs, /readyz): never a secret.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

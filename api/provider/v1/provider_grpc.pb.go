@@ -46,7 +46,27 @@ type ProviderClient interface {
 	// Stream answers one chat completion request as deltas, then exactly one final chunk
 	// (final = true) carrying usage and, if the upstream failed, the error.
 	Stream(ctx context.Context, in *ChatRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChatChunk], error)
-	// CheckHealth tells whether the plugin can serve. The host calls it with a deadline.
+	// CheckHealth is the host's liveness check of the plugin process: it is called every
+	// health interval with a deadline (health_timeout, default 2 s) on a connection of its
+	// own, and must be answered fast, from memory. By default it does no upstream I/O: the
+	// host judges the upstream by the answers to real calls (error rates, circuit breakers).
+	// A plugin may offer an optional upstream probe (the OpenAI plugin's
+	// `health_check: models`); the probe must end before the call's deadline and report a
+	// failure as ok = false, never by missing the deadline.
+	//
+	// What the host does with the answer:
+	//   - ok = true: the plugin is up and healthy (switchyard_plugin_healthy 1).
+	//   - ok = false: the plugin is alive but unhealthy. It keeps running and serving; it is
+	//     marked unhealthy (switchyard_plugin_healthy 0, targets healthy: false in the rule
+	//     input, the message in /readyz's detail) until a check answers ok again.
+	//   - a late answer: still an answer; the host logs it.
+	//   - no answer within three times the deadline, and no call answered or streamed a chunk
+	//     meanwhile: the plugin is hung; the host kills it and starts a new process. A plugin
+	//     that is busy serving calls is never taken for hung.
+	//   - a gRPC error (the process crashed, the connection broke): the plugin is restarted.
+	//
+	// switchyard_plugin_up says only that the process runs, completed its handshake and was
+	// configured; switchyard_plugin_healthy says what CheckHealth answered last.
 	CheckHealth(ctx context.Context, in *CheckHealthRequest, opts ...grpc.CallOption) (*CheckHealthResponse, error)
 }
 
@@ -131,7 +151,27 @@ type ProviderServer interface {
 	// Stream answers one chat completion request as deltas, then exactly one final chunk
 	// (final = true) carrying usage and, if the upstream failed, the error.
 	Stream(*ChatRequest, grpc.ServerStreamingServer[ChatChunk]) error
-	// CheckHealth tells whether the plugin can serve. The host calls it with a deadline.
+	// CheckHealth is the host's liveness check of the plugin process: it is called every
+	// health interval with a deadline (health_timeout, default 2 s) on a connection of its
+	// own, and must be answered fast, from memory. By default it does no upstream I/O: the
+	// host judges the upstream by the answers to real calls (error rates, circuit breakers).
+	// A plugin may offer an optional upstream probe (the OpenAI plugin's
+	// `health_check: models`); the probe must end before the call's deadline and report a
+	// failure as ok = false, never by missing the deadline.
+	//
+	// What the host does with the answer:
+	//   - ok = true: the plugin is up and healthy (switchyard_plugin_healthy 1).
+	//   - ok = false: the plugin is alive but unhealthy. It keeps running and serving; it is
+	//     marked unhealthy (switchyard_plugin_healthy 0, targets healthy: false in the rule
+	//     input, the message in /readyz's detail) until a check answers ok again.
+	//   - a late answer: still an answer; the host logs it.
+	//   - no answer within three times the deadline, and no call answered or streamed a chunk
+	//     meanwhile: the plugin is hung; the host kills it and starts a new process. A plugin
+	//     that is busy serving calls is never taken for hung.
+	//   - a gRPC error (the process crashed, the connection broke): the plugin is restarted.
+	//
+	// switchyard_plugin_up says only that the process runs, completed its handshake and was
+	// configured; switchyard_plugin_healthy says what CheckHealth answered last.
 	CheckHealth(context.Context, *CheckHealthRequest) (*CheckHealthResponse, error)
 	mustEmbedUnimplementedProviderServer()
 }

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/switchyard-llm/switchyard/sdk/provider"
+	"github.com/switchyard-llm/switchyard/sdk/provider/internal/handshake"
+	"github.com/switchyard-llm/switchyard/sdk/provider/pluginhost"
 )
 
 // Connect serves impl in this process over an in-memory gRPC connection, with the same
@@ -19,11 +21,11 @@ import (
 func Connect(impl provider.Provider) (p provider.Provider, stop func(), err error) {
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(provider.MaxMessageSize), grpc.MaxSendMsgSize(provider.MaxMessageSize))
-	if err := (&provider.GRPCPlugin{Impl: impl}).GRPCServer(nil, srv); err != nil {
+	if err := handshake.NewPlugin(impl).GRPCServer(nil, srv); err != nil {
 		return nil, nil, fmt.Errorf("providertest: %w", err)
 	}
 	go func() { _ = srv.Serve(lis) }()
-	opts := append(provider.DialOptions(),
+	opts := append(pluginhost.DialOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 	)
@@ -32,15 +34,9 @@ func Connect(impl provider.Provider) (p provider.Provider, stop func(), err erro
 		srv.Stop()
 		return nil, nil, fmt.Errorf("providertest: %w", err)
 	}
-	raw, err := (&provider.GRPCPlugin{}).GRPCClient(context.Background(), nil, conn)
-	if err != nil {
-		_ = conn.Close()
-		srv.Stop()
-		return nil, nil, fmt.Errorf("providertest: %w", err)
-	}
 	stop = func() {
 		_ = conn.Close()
 		srv.Stop()
 	}
-	return raw.(provider.Provider), stop, nil
+	return pluginhost.NewClient(conn), stop, nil
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	providerv1 "github.com/switchyard-llm/switchyard/api/provider/v1"
 	"github.com/switchyard-llm/switchyard/sdk/provider"
+	"github.com/switchyard-llm/switchyard/sdk/provider/pluginhost"
 )
 
 // Options tell the suite how to use the plugin under test.
@@ -53,7 +55,9 @@ type Options struct {
 	StartTimeout time.Duration
 	// CallTimeout bounds each call; default 30 s.
 	CallTimeout time.Duration
-	// Env is added to the plugin's environment.
+	// Env is added to the plugin's environment ("NAME=value" each). Like the router, the
+	// suite gives a plugin only PATH, HOME and TMPDIR (those that are set) of its own
+	// environment, plus go-plugin's variables.
 	Env []string
 }
 
@@ -73,7 +77,8 @@ func (o *Options) defaults() {
 }
 
 // Run starts the plugin at binaryPath as the host does (handshake, protocol v1, 64 MiB
-// limits, killed with the test process on Linux) and checks it in subtests: GetInfo,
+// limits, the router's minimal environment, killed with the test process on Linux) and
+// checks it in subtests: GetInfo,
 // Configure, CheckHealth, Complete, Stream, usage, cancellation and in-band errors. The
 // plugin is stopped when Run returns. Its stderr tail is logged when a check fails.
 func Run(t *testing.T, binaryPath string, opts Options) {
@@ -84,14 +89,20 @@ func Run(t *testing.T, binaryPath string, opts Options) {
 	}
 	stderr := &tail{max: 16 << 10}
 	cmd := exec.Command(binaryPath)
-	cmd.Env = append(cmd.Environ(), opts.Env...)
+	for _, name := range []string{"PATH", "HOME", "TMPDIR"} {
+		if v, ok := os.LookupEnv(name); ok {
+			cmd.Env = append(cmd.Env, name+"="+v)
+		}
+	}
+	cmd.Env = append(cmd.Env, opts.Env...)
 	setPdeathsig(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  provider.HandshakeConfig(),
-		VersionedPlugins: provider.VersionedPlugins(),
+		HandshakeConfig:  pluginhost.HandshakeConfig(),
+		VersionedPlugins: pluginhost.VersionedPlugins(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		GRPCDialOptions:  provider.DialOptions(),
+		GRPCDialOptions:  pluginhost.DialOptions(),
+		SkipHostEnv:      true,
 		StartTimeout:     opts.StartTimeout,
 		Stderr:           stderr,
 		Logger:           hclog.New(&hclog.LoggerOptions{Name: "providertest", Output: stderr, Level: hclog.Warn}),
@@ -107,12 +118,12 @@ func Run(t *testing.T, binaryPath string, opts Options) {
 	if err != nil {
 		t.Fatalf("handshake: starting %s: %v", binaryPath, err)
 	}
-	if v := client.NegotiatedVersion(); v != provider.ProtocolVersion {
-		t.Fatalf("handshake: negotiated protocol %d, want %d", v, provider.ProtocolVersion)
+	if v := client.NegotiatedVersion(); v != pluginhost.ProtocolVersion {
+		t.Fatalf("handshake: negotiated protocol %d, want %d", v, pluginhost.ProtocolVersion)
 	}
-	raw, err := rpc.Dispense(provider.PluginName)
+	raw, err := rpc.Dispense(pluginhost.PluginName)
 	if err != nil {
-		t.Fatalf("handshake: dispense %q: %v", provider.PluginName, err)
+		t.Fatalf("handshake: dispense %q: %v", pluginhost.PluginName, err)
 	}
 	p, ok := raw.(provider.Provider)
 	if !ok {
@@ -340,7 +351,7 @@ func (s *suite) streamCancel(t *testing.T) {
 	start := time.Now()
 	select {
 	case err := <-done:
-		if err != nil && provider.IsTransportError(err) {
+		if err != nil && pluginhost.IsTransportError(err) {
 			t.Errorf("after cancel: a transport error: %v", err)
 		}
 	case <-time.After(2 * time.Second):
