@@ -31,10 +31,11 @@ import (
 )
 
 const usage = `usage:
-  switchyard --config FILE [--listen ADDR] [--pprof ADDR]   serve
+  switchyard --config FILE [--listen ADDR] [--log-level LEVEL] [--pprof ADDR]   serve
   switchyard validate --config FILE           load the config, start the plugins, compile the rules, stop
   switchyard rules test --module M --golden G  run a rule against golden cases (see: switchyard rules)
   switchyard --version                        print the version
+  switchyard --help                           print this help
 `
 
 // Run runs the command line args (without the program name) and returns when done.
@@ -47,14 +48,43 @@ func Run(version string, args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("switchyard", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	cfgPath := fs.String("config", "host/config/default.yaml", "config file")
-	listen := fs.String("listen", "", "listen address, overrides the config's listen")
+	cfgPath := fs.String("config", "host/config/default.yaml", "the config `FILE`")
+	listen := fs.String("listen", "", "the `ADDR` to listen on, overriding the config's listen")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	pprofAddr := fs.String("pprof", os.Getenv("SWITCHYARD_PPROF"), "serve net/http/pprof on this loopback address (default $SWITCHYARD_PPROF; off when empty)")
+	logLevel := fs.String("log-level", "info", "the log `LEVEL`: debug, info, warn or error")
+	pprofAddr := fs.String("pprof", os.Getenv("SWITCHYARD_PPROF"), "serve net/http/pprof on this loopback `ADDR` (default $SWITCHYARD_PPROF; off when empty)")
+	// -h and --help are flags of their own, so asking for help is a success (exit 0, the
+	// help on stdout) and not the flag package's ErrHelp.
+	help := fs.Bool("help", false, "print this help and exit")
+	fs.BoolVar(help, "h", false, "print this help and exit")
+	printUsage := func(w io.Writer) {
+		fmt.Fprint(w, usage+"\nflags:\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Name == "h" {
+				return // listed with --help
+			}
+			name, text := flag.UnquoteUsage(f)
+			line := "  --" + f.Name
+			if f.Name == "help" {
+				line = "  -h, --help"
+			}
+			if name != "" {
+				line += " " + name
+			}
+			fmt.Fprintf(w, "%s\n    \t%s", line, text)
+			if f.DefValue != "" && f.DefValue != "false" {
+				fmt.Fprintf(w, " (default %q)", f.DefValue)
+			}
+			fmt.Fprintln(w)
+		})
+	}
+	fs.Usage = func() { printUsage(stderr) }
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *help {
+		printUsage(stdout)
+		return nil
 	}
 	if *showVersion {
 		fmt.Fprintf(stdout, "switchyard %s\n", version)
@@ -128,11 +158,11 @@ func validate(version string, args []string, stdout, stderr io.Writer) error {
 	m := metrics.New(prometheus.NewRegistry())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rt, _, err := build(ctx, cfg, m, log, version, nil, circuit.NewSet(nil))
+	rt, _, err := build(ctx, cfg, m, log, version, nil, circuit.NewSet(nil), newPluginRefs())
 	if err != nil {
 		return err
 	}
-	defer rt.close(nil)
+	defer rt.close()
 	fmt.Fprintf(stdout, "%s: ok: %d provider(s) started, %d rule(s) compiled, models: %s\n",
 		*cfgPath, len(rt.sups), len(cfg.Rules), strings.Join(rt.pipeline.Catalogue().Names(), ", "))
 	return nil
@@ -146,9 +176,12 @@ type host struct {
 	m       *metrics.Metrics
 	srv     *server.Server
 
-	mu       sync.Mutex // serializes reloads
-	rt       *runtime
+	mu sync.Mutex // serializes reloads and shutdown
+	// rt is the serving runtime. It is read without mu (readiness, the watcher), so that a
+	// reload waiting on a slow plugin start never holds /readyz hostage.
+	rt       atomic.Pointer[runtime]
 	breakers *circuit.Set
+	plugins  *pluginRefs
 
 	// draining is set when shutdown starts: /readyz answers 503 from then on.
 	draining atomic.Bool
@@ -165,28 +198,30 @@ func serve(version, cfgPath, listen string, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
-	h := &host{version: version, path: cfgPath, log: log, m: m}
+	h := &host{version: version, path: cfgPath, log: log, m: m, plugins: newPluginRefs()}
 	h.breakers = newBreakers(m, log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rt, _, err := build(ctx, cfg, m, log, version, nil, h.breakers)
+	rt, _, err := build(ctx, cfg, m, log, version, nil, h.breakers, h.plugins)
 	if err != nil {
 		return err
 	}
-	h.rt = rt
+	h.rt.Store(rt)
 	for _, r := range cfg.Rules {
 		m.RuleReloads.WithLabelValues(r.Name, "ok").Inc()
 	}
-	h.srv = server.New(server.NewState(cfg, rt.pipeline), server.Options{
+	h.srv = server.New(h.state(rt), server.Options{
 		Metrics: m, Gatherer: reg, Logger: log, Version: version,
-		Ready:  h.ready,
-		Reload: h.reload,
+		Ready:       h.ready,
+		ReadyDetail: h.readyDetail,
+		Reload:      h.reload,
+		ResetRule:   h.resetRule,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		h.rt.close(nil)
+		rt.close()
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	// Requests' contexts derive from base; at the end of the shutdown grace period it is
@@ -218,22 +253,51 @@ func serve(version, cfgPath, listen string, log *slog.Logger) error {
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
-		h.rt.close(nil)
+		h.rt.Load().close()
 		return err
 	case <-ctx.Done():
 	}
 	stop() // a second SIGINT or SIGTERM stops the process at once
 	h.draining.Store(true)
-	h.mu.Lock()
-	grace := h.rt.cfg.Limits.ShutdownGrace.D()
-	h.mu.Unlock()
-	log.Info("shutting down: refusing new connections, draining requests", "grace", grace)
-	h.drain(hs, grace, endRequests)
-	h.mu.Lock()
-	h.rt.close(nil)
-	h.mu.Unlock()
+	h.mu.Lock() // no reload from here on
+	defer h.mu.Unlock()
+	limits := h.rt.Load().cfg.Limits
+	if d := limits.ShutdownDelay.D(); d > 0 {
+		// Load balancers see /readyz at 503 and stop sending; until they have, new
+		// requests are still served.
+		log.Info("shutting down: /readyz answers 503, serving on for limits.shutdown_delay", "delay", d)
+		h.delay(d)
+	}
+	log.Info("shutting down: refusing new connections, draining requests", "grace", limits.ShutdownGrace.D())
+	h.drain(hs, limits.ShutdownGrace.D(), endRequests)
+	h.rt.Load().close()
 	log.Info("stopped")
 	return nil
+}
+
+// delay waits d; a second SIGINT or SIGTERM cuts it short.
+func (h *host) delay(d time.Duration) {
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(again)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-again:
+		h.log.Warn("second signal: shutdown_delay cut short")
+	}
+}
+
+// state is what the server serves for rt; once a reload has replaced it and its last
+// request or stream has ended, rt is closed.
+func (h *host) state(rt *runtime) *server.State {
+	st := server.NewState(rt.cfg, rt.pipeline)
+	st.OnDrained(func() {
+		rt.close()
+		h.log.Info("previous configuration released: its last request has ended", "config", rt.cfg.Path)
+	})
+	return st
 }
 
 // drain stops accepting and waits up to grace for the requests in flight; then it ends
@@ -259,10 +323,29 @@ func (h *host) ready() error {
 	if h.draining.Load() {
 		return errors.New("shutting down")
 	}
-	h.mu.Lock()
-	rt := h.rt
-	h.mu.Unlock()
-	return rt.ready()
+	err, _ := h.rt.Load().readiness()
+	return err
+}
+
+func (h *host) readyDetail() any {
+	_, detail := h.rt.Load().readiness()
+	return detail
+}
+
+// resetRule lifts a rule's quarantine (POST /admin/rules/{name}/reset).
+func (h *host) resetRule(_ context.Context, name string) error {
+	rt := h.rt.Load()
+	if rt.chain == nil {
+		return fmt.Errorf("%w: %q (no rules are configured)", server.ErrUnknownRule, name)
+	}
+	if err := rt.chain.Reset(name); err != nil {
+		if errors.Is(err, rules.ErrUnknownRule) {
+			return fmt.Errorf("%w: %q", server.ErrUnknownRule, name)
+		}
+		return err
+	}
+	h.log.Info("rule quarantine lifted", "rule", name)
+	return nil
 }
 
 // reload loads the config again and swaps it in; on any error the running configuration
@@ -277,8 +360,9 @@ func (h *host) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg.Listen = h.rt.cfg.Listen // the listener cannot move
-	rt, _, err := build(ctx, cfg, h.m, h.log, h.version, h.rt, h.breakers)
+	old := h.rt.Load()
+	cfg.Listen = old.cfg.Listen // the listener cannot move
+	rt, _, err := build(ctx, cfg, h.m, h.log, h.version, old, h.breakers, h.plugins)
 	if err != nil {
 		var le *rules.LoadError
 		if errors.As(err, &le) {
@@ -289,14 +373,14 @@ func (h *host) reload(ctx context.Context) error {
 	for _, r := range cfg.Rules {
 		h.m.RuleReloads.WithLabelValues(r.Name, "ok").Inc()
 	}
-	old := h.rt
-	h.rt = rt
-	h.srv.SetState(server.NewState(cfg, rt.pipeline))
+	h.rt.Store(rt)
+	// Requests in flight keep the old runtime; it is closed when the last of them ends.
+	h.srv.SetState(h.state(rt))
+	if rt.chain != nil {
+		// Loading reports no quarantine change (a refused candidate must not touch the
+		// serving rule's gauge): now that the chain serves, its state is the truth.
+		rt.chain.ReportQuarantine()
+	}
 	h.log.Info("configuration reloaded", "config", cfg.Path)
-	// Requests in flight keep the old pipeline; close its parts once they are done.
-	go func() {
-		time.Sleep(cfg.Timeouts.Total.D() + time.Second)
-		old.close(rt.sups)
-	}()
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,12 +21,45 @@ import (
 )
 
 // runtime is everything one loaded configuration runs: plugin supervisors, the rule chain
-// and the pipeline over them.
+// and the pipeline over them. A reload swaps a new runtime in at once; the old one is closed
+// when its last request or stream has ended (server.State.OnDrained), not on a timer.
 type runtime struct {
 	cfg      *config.File
 	sups     map[string]*providers.Supervisor
+	plugins  *pluginRefs
 	chain    *rules.Chain
 	pipeline *pipeline.Pipeline
+	closeOne sync.Once
+}
+
+// pluginRefs counts the runtimes that use each plugin supervisor: a reload reuses the
+// supervisors of unchanged providers, and a draining runtime must not stop one that a newer
+// runtime still uses.
+type pluginRefs struct {
+	mu   sync.Mutex
+	refs map[*providers.Supervisor]int
+}
+
+func newPluginRefs() *pluginRefs { return &pluginRefs{refs: map[*providers.Supervisor]int{}} }
+
+func (p *pluginRefs) hold(s *providers.Supervisor) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refs[s]++
+}
+
+// drop releases one runtime's use of s and stops it when no runtime uses it any more.
+func (p *pluginRefs) drop(s *providers.Supervisor) {
+	p.mu.Lock()
+	p.refs[s]--
+	last := p.refs[s] <= 0
+	if last {
+		delete(p.refs, s)
+	}
+	p.mu.Unlock()
+	if last {
+		_ = s.Close()
+	}
 }
 
 // pluginObserver adapts the metrics to providers.Observer.
@@ -39,25 +73,23 @@ func (o pluginObserver) PluginHealthy(name string, healthy bool) {
 
 var _ providers.Observer = pluginObserver{}
 var _ rules.Observer = (*metrics.Metrics)(nil)
+var _ rules.QuarantineObserver = (*metrics.Metrics)(nil)
 var _ pipeline.Dispatcher = (*providers.Supervisor)(nil)
 var _ pipeline.Health = (*providers.Supervisor)(nil)
+var _ pipeline.HealthReporter = (*providers.Supervisor)(nil)
+var _ pipeline.Describer = (*providers.Supervisor)(nil)
+var _ pipeline.RuleLister = (*rules.Chain)(nil)
+var _ pipeline.AnswerValidator = (*rules.Chain)(nil)
 var _ pipeline.RuleEvaluator = (*rules.Chain)(nil)
 
 // build starts what cfg needs. Supervisors of prev whose spec did not change are reused
 // (reused reports which); on error everything started here is stopped again.
-func build(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.Logger, version string, prev *runtime, breakers *circuit.Set) (rt *runtime, reused map[string]bool, err error) {
-	rt = &runtime{cfg: cfg, sups: map[string]*providers.Supervisor{}}
+func build(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.Logger, version string, prev *runtime, breakers *circuit.Set, plugins *pluginRefs) (rt *runtime, reused map[string]bool, err error) {
+	rt = &runtime{cfg: cfg, sups: map[string]*providers.Supervisor{}, plugins: plugins}
 	reused = map[string]bool{}
 	defer func() {
 		if err != nil {
-			for name, s := range rt.sups {
-				if !reused[name] {
-					_ = s.Close()
-				}
-			}
-			if rt.chain != nil {
-				_ = rt.chain.Close(context.Background())
-			}
+			rt.close() // drops what it holds: new plugins stop, reused ones keep serving prev
 		}
 	}()
 
@@ -67,9 +99,10 @@ func build(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.
 		errs []error
 	)
 	for _, p := range cfg.EnabledProviders() {
-		spec := providers.Spec{Name: p.Name, Path: p.Plugin, SHA256: p.SHA256, Settings: p.SettingsJSON(), Secrets: p.Secrets}
+		spec := providers.Spec{Name: p.Name, Path: p.Plugin, SHA256: p.SHA256, Settings: p.SettingsJSON(), Secrets: p.Secrets, Env: p.Env}
 		if prev != nil && prev.sups[p.Name] != nil && sameProvider(prev.cfg, cfg, p.Name) {
 			rt.sups[p.Name] = prev.sups[p.Name]
+			plugins.hold(rt.sups[p.Name])
 			reused[p.Name] = true
 			continue
 		}
@@ -87,6 +120,7 @@ func build(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.
 				return
 			}
 			rt.sups[p.Name] = s
+			plugins.hold(s)
 		}()
 	}
 	wg.Wait()
@@ -111,6 +145,11 @@ func build(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.
 	var evaluator pipeline.RuleEvaluator
 	if len(specs) > 0 {
 		opts := rules.Options{CacheDir: cacheDir(), Logger: log, Observer: m}
+		if prev != nil {
+			// Rules whose module and settings did not change keep their compiled module and
+			// instance pool.
+			opts.Previous = prev.chain
+		}
 		chain, err := rules.Load(ctx, specs, opts)
 		if err != nil {
 			return rt, reused, fmt.Errorf("config %s: %w", cfg.Path, err)
@@ -126,13 +165,13 @@ func build(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.
 		dispatchers[name] = s
 	}
 	cat := pipeline.NewCatalogue(cfg)
-	breakers.Configure(circuit.Config{FailureThreshold: cfg.Circuit.FailureThreshold,
-		CoolDown: cfg.Circuit.CoolDown.D(), HalfOpenProbes: cfg.Circuit.HalfOpenProbes})
-	rt.pipeline = pipeline.New(pipeline.Options{Config: cfg, Catalogue: cat, Dispatchers: dispatchers,
+	breakers.Configure(pipeline.PolicyFromConfig(cfg).Circuit)
+	rt.pipeline = pipeline.New(pipeline.Options{Policy: pipeline.PolicyFromConfig(cfg), Catalogue: cat, Dispatchers: dispatchers,
 		Rules: evaluator, RuleHeaders: headers, Metrics: m, Logger: log, Breakers: breakers})
 	m.Prime(labels(cfg, cat))
 	for name, s := range rt.sups {
 		m.PluginUpChanged(name, s.Up())
+		m.PluginHealthChanged(name, s.Healthy())
 	}
 	return rt, reused, nil
 }
@@ -205,7 +244,7 @@ func sameProvider(a, b *config.File, name string) bool {
 	if pa == nil || pb == nil || pa.Plugin != pb.Plugin || pa.SHA256 != pb.SHA256 {
 		return false
 	}
-	if string(pa.SettingsJSON()) != string(pb.SettingsJSON()) || len(pa.Secrets) != len(pb.Secrets) {
+	if string(pa.SettingsJSON()) != string(pb.SettingsJSON()) || len(pa.Secrets) != len(pb.Secrets) || !slices.Equal(pa.Env, pb.Env) {
 		return false
 	}
 	for k, v := range pa.Secrets {
@@ -216,28 +255,52 @@ func sameProvider(a, b *config.File, name string) bool {
 	return a.Plugins == b.Plugins
 }
 
-// ready reports whether the runtime can serve.
-func (rt *runtime) ready() error {
+// readiness says whether the runtime can serve, and what is degraded: it can while some
+// provider plugin is up (the pipeline falls back around the others). A plugin whose health
+// check fails (its upstream probe, say) still serves and only shows in the detail: taking a
+// replica out of its load balancer because a shared upstream is sick would turn that
+// upstream's trouble into an outage of every replica at once.
+func (rt *runtime) readiness() (err error, detail map[string]any) {
+	plugins := map[string]any{}
+	serving := 0
 	for name, s := range rt.sups {
-		if !s.Up() {
-			return fmt.Errorf("provider plugin %s is not up", name)
+		st := map[string]any{"up": s.Up(), "healthy": s.Healthy()}
+		if d := s.HealthDetail(); d != "" {
+			st["detail"] = d
 		}
+		if s.Up() {
+			serving++
+		}
+		plugins[name] = st
 	}
-	return nil
+	detail = map[string]any{"plugins": plugins}
+	if rt.chain != nil {
+		var rs []map[string]any
+		for _, r := range rt.chain.Rules() {
+			rs = append(rs, map[string]any{"name": r.Name, "mode": r.Mode, "quarantined": r.Quarantined})
+		}
+		detail["rules"] = rs
+	}
+	if serving == 0 {
+		return errors.New("no provider plugin is up"), detail
+	}
+	return nil, detail
 }
 
-// close stops what the runtime started, except the supervisors in keep.
-func (rt *runtime) close(keep map[string]*providers.Supervisor) {
-	for name, s := range rt.sups {
-		if keep[name] != s {
-			_ = s.Close()
+// close stops what the runtime holds: its rule chain, and its plugins unless a newer
+// runtime uses them too. It runs once, when the runtime is no longer served and its last
+// request has ended (or at shutdown).
+func (rt *runtime) close() {
+	rt.closeOne.Do(func() {
+		for _, s := range rt.sups {
+			rt.plugins.drop(s)
 		}
-	}
-	if rt.chain != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = rt.chain.Close(ctx)
-	}
+		if rt.chain != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = rt.chain.Close(ctx)
+		}
+	})
 }
 
 // cacheDir is where wazero keeps compiled rules between runs, so a Go rule compiles in

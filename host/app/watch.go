@@ -77,9 +77,7 @@ func (h *host) watch(ctx context.Context) {
 // watched returns the files whose change triggers a reload, and the folders any of whose
 // files does (golden case folders).
 func (h *host) watched() (files, dirs map[string]bool) {
-	h.mu.Lock()
-	cfg := h.rt.cfg
-	h.mu.Unlock()
+	cfg := h.rt.Load().cfg
 	files, dirs = map[string]bool{cfg.Path: true}, map[string]bool{}
 	for _, r := range cfg.Rules {
 		files[r.Module] = true

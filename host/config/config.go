@@ -157,7 +157,7 @@ type Circuit struct {
 type Validation struct {
 	// NonEmpty refuses an empty answer without tool calls (default true).
 	NonEmpty *bool `yaml:"non_empty"`
-	// TrimWhitespace trims surrounding whitespace of a whole answer (the original guide's option).
+	// TrimWhitespace trims surrounding whitespace of a whole answer.
 	TrimWhitespace bool `yaml:"trim_whitespace"`
 	// MaxChars cuts a whole answer longer than this (0 = no limit).
 	MaxChars int `yaml:"max_chars"`

@@ -15,9 +15,8 @@ import (
 	"time"
 
 	"github.com/switchyard-llm/switchyard/host/circuit"
-	"github.com/switchyard-llm/switchyard/host/config"
 	"github.com/switchyard-llm/switchyard/host/metrics"
-	"github.com/switchyard-llm/switchyard/host/rules"
+	"github.com/switchyard-llm/switchyard/host/rules/abi"
 	"github.com/switchyard-llm/switchyard/host/wire"
 	"github.com/switchyard-llm/switchyard/sdk/provider"
 )
@@ -35,21 +34,28 @@ type Health interface {
 	Up() bool
 }
 
+// HealthReporter is what a Dispatcher may also implement to tell whether its last health
+// check passed. An unhealthy plugin still serves (its upstream may recover at any moment, and
+// the circuit breakers judge its answers); the rules see healthy: false and may avoid it.
+type HealthReporter interface {
+	Healthy() bool
+}
+
 // RuleEvaluator runs the rule chain. It never fails: rule failures are in the Result.
 type RuleEvaluator interface {
-	Evaluate(ctx context.Context, in *rules.Input) *rules.Result
+	Evaluate(ctx context.Context, in *abi.Input) *abi.Result
 }
 
 // AnswerValidator is what a RuleEvaluator may also implement: rules that judge answers
 // (sy_validate). Validate returns the first verdict other than accept.
 type AnswerValidator interface {
 	HasValidators() bool
-	Validate(ctx context.Context, in *rules.ValidateInput) rules.Verdict
+	Validate(ctx context.Context, in *abi.ValidateInput) abi.Verdict
 }
 
 // Options wires a Pipeline.
 type Options struct {
-	Config      *config.File
+	Policy      Policy
 	Catalogue   *Catalogue
 	Dispatchers map[string]Dispatcher
 	// Rules may be nil: then every request takes its model's default route.
@@ -60,6 +66,8 @@ type Options struct {
 	Breakers *circuit.Set
 	Metrics  *metrics.Metrics
 	Logger   *slog.Logger
+	// Clock is the time of breakers, deadlines and backoff; nil is the system clock.
+	Clock Clock
 }
 
 // Pipeline serves requests for one loaded configuration. It is immutable and safe for
@@ -69,9 +77,8 @@ type Pipeline struct {
 	dispatchers map[string]Dispatcher
 	rules       RuleEvaluator
 	ruleHeaders []string
-	retry       config.Retry
-	timeouts    config.Timeouts
-	validation  config.Validation
+	policy      Policy
+	clock       Clock
 	m           *metrics.Metrics
 	log         *slog.Logger
 	stats       map[string]*targetStats
@@ -89,14 +96,17 @@ type Describer interface {
 
 // New builds a Pipeline.
 func New(o Options) *Pipeline {
+	if o.Clock == nil {
+		o.Clock = systemClock{}
+	}
+	o.Policy.MaxAttempts = max(o.Policy.MaxAttempts, 1)
 	p := &Pipeline{cat: o.Catalogue, dispatchers: o.Dispatchers, rules: o.Rules, ruleHeaders: o.RuleHeaders,
-		retry: o.Config.Retry, timeouts: o.Config.Timeouts, validation: o.Config.Validation,
+		policy: o.Policy, clock: o.Clock,
 		m: o.Metrics, log: o.Logger, stats: map[string]*targetStats{}, native: map[string]bool{},
 		breakers: map[string]*circuit.Breaker{}}
 	if o.Breakers == nil {
 		o.Breakers = circuit.NewSet(nil)
-		o.Breakers.Configure(circuit.Config{FailureThreshold: o.Config.Circuit.FailureThreshold,
-			CoolDown: o.Config.Circuit.CoolDown.D(), HalfOpenProbes: o.Config.Circuit.HalfOpenProbes})
+		o.Breakers.Configure(o.Policy.Circuit)
 	}
 	for _, t := range o.Catalogue.Targets() {
 		p.stats[t.Name] = &targetStats{series: o.Metrics.Target(t.Provider, t.Name)}
@@ -116,7 +126,7 @@ func New(o Options) *Pipeline {
 // Circuit reports a target's circuit state: closed, half_open or open.
 func (p *Pipeline) Circuit(t *Target) string {
 	if b := p.breakers[t.Name]; b != nil {
-		return b.State(time.Now()).String()
+		return b.State(p.clock.Now()).String()
 	}
 	return "closed"
 }
@@ -124,11 +134,11 @@ func (p *Pipeline) Circuit(t *Target) string {
 // RuleLister is what a RuleEvaluator may also implement to describe its rules (their
 // state, quarantine included) for /readyz and the dry run.
 type RuleLister interface {
-	Rules() []rules.RuleInfo
+	Rules() []abi.RuleInfo
 }
 
 // Rules describes the rules of the chain, nil without rules.
-func (p *Pipeline) Rules() []rules.RuleInfo {
+func (p *Pipeline) Rules() []abi.RuleInfo {
 	if l, ok := p.rules.(RuleLister); ok {
 		return l.Rules()
 	}
@@ -162,11 +172,11 @@ type Plan struct {
 	// Rule is the deciding rule's label (name@sha256-prefix) or "default".
 	Rule   string
 	Reason string
-	Params *rules.Params
+	Params *abi.Params
 	Tags   []string
-	Trace  []rules.RuleTrace
+	Trace  []abi.RuleTrace
 	// Input is what the rules saw (nil without rules).
-	Input *rules.Input
+	Input *abi.Input
 	// RuleTime is the time spent evaluating rules.
 	RuleTime time.Duration
 }
@@ -249,20 +259,20 @@ func boolLabel(b bool) string {
 	return "false"
 }
 
-func (p *Pipeline) ruleInput(call *Call, candidates []*Target) *rules.Input {
-	now := time.Now()
+func (p *Pipeline) ruleInput(call *Call, candidates []*Target) *abi.Input {
+	now := p.clock.Now()
 	chat := call.Chat
-	in := &rules.Input{
+	in := &abi.Input{
 		NowUnixMS:  now.UnixMilli(),
 		RandomSeed: mrand.Uint64() >> 11, // fits a JSON number exactly; the runtime's per-P source
-		Request: rules.RequestView{
+		Request: abi.RequestView{
 			ID: call.ID, Endpoint: "chat.completions", Model: chat.Model, Stream: chat.Stream,
 			Priority: call.Priority, PromptTokensEstimate: chat.PromptTokensEstimate,
 			MaxTokens: chat.Provider.MaxTokens, Messages: chat.Messages, Chars: int64(chat.Chars),
 			HasTools: chat.HasTools, HasImages: chat.HasImages, JSONMode: chat.JSONMode,
 			Key: call.Key, User: chat.Provider.User, Tags: call.Tags, Metadata: chat.Metadata,
 		},
-		Candidates: make([]rules.Candidate, len(candidates)),
+		Candidates: make([]abi.Candidate, len(candidates)),
 	}
 	if len(p.ruleHeaders) > 0 && call.Header != nil {
 		in.Request.Headers = map[string]string{}
@@ -274,10 +284,10 @@ func (p *Pipeline) ruleInput(call *Call, candidates []*Target) *rules.Input {
 	}
 	for i, t := range candidates {
 		st := p.stats[t.Name].snapshot(now)
-		in.Candidates[i] = rules.Candidate{
+		in.Candidates[i] = abi.Candidate{
 			Provider: t.Provider, Model: t.Name, ContextWindow: t.ContextWindow,
 			USDPerMTokIn: t.USDPerMTokIn, USDPerMTokOut: t.USDPerMTokOut, Capabilities: t.Capabilities,
-			Healthy: p.up(t.Provider), Circuit: p.breakers[t.Name].State(now).String(),
+			Healthy: p.healthy(t.Provider), Circuit: p.breakers[t.Name].State(now).String(),
 			P50MS: ms(st.P50), P95MS: ms(st.P95), ErrorRate: math.Round(st.ErrorRate*1e4) / 1e4,
 			Inflight: int(p.stats[t.Name].inflight.Load()),
 		}
@@ -286,6 +296,17 @@ func (p *Pipeline) ruleInput(call *Call, candidates []*Target) *rules.Input {
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Microsecond)) / 1e3 }
+
+// healthy reports whether a provider's plugin is up and its last health check passed.
+func (p *Pipeline) healthy(providerName string) bool {
+	if !p.up(providerName) {
+		return false
+	}
+	if h, ok := p.dispatchers[providerName].(HealthReporter); ok {
+		return h.Healthy()
+	}
+	return true
+}
 
 func (p *Pipeline) up(providerName string) bool {
 	d, ok := p.dispatchers[providerName]
@@ -326,9 +347,6 @@ func (p *Pipeline) Stream(ctx context.Context, call *Call, sink StreamSink) (*Ou
 	return out, p.run(ctx, call, out, sink)
 }
 
-// CodeAnswerRejected is the error code when a rule's sy_validate says "fail".
-const CodeAnswerRejected = "answer_rejected"
-
 // refusedError is an answer that came back and was refused by a validator.
 type refusedError struct {
 	validator string
@@ -342,22 +360,23 @@ func (e *refusedError) Error() string { return "answer refused by " + e.validato
 
 // fallbackReason is the reason label of a move away from a target after a refusal.
 func (e *refusedError) fallbackReason() string {
-	if e.validator == "content_filter" {
+	if e.validator == metrics.ValidatorContentFilter {
 		return string(provider.KindContentFiltered)
 	}
-	return "invalid_answer"
+	return metrics.OutcomeInvalidAnswer
 }
 
-// run tries the plan's targets in order, retrying one target on transient failures.
+// run tries the plan's targets in order, retrying one target on transient failures. What
+// each failed attempt means (retry, next target, stop, breaker, labels) is classify's.
 func (p *Pipeline) run(ctx context.Context, call *Call, out *Outcome, sink StreamSink) *wire.Error {
 	var (
-		lastErr      error
+		fails        []failure // of every failed attempt, in order
 		lastProvider string
-		kinds        = map[provider.Kind]int{}
-		retryAfter   time.Duration
+		retryAfter   time.Duration // the longest wait an upstream asked for
 		tried        int
 		circuitWait  time.Duration // shortest wait for an open circuit to let a probe through
 	)
+	n := len(out.Plan.Targets)
 	for ti, t := range out.Plan.Targets {
 		if ti > 0 {
 			out.Fallbacks++
@@ -365,18 +384,17 @@ func (p *Pipeline) run(ctx context.Context, call *Call, out *Outcome, sink Strea
 		lastProvider = t.Provider
 		d := p.dispatchers[t.Provider]
 		if d == nil || !p.up(t.Provider) {
-			p.leave(t, "plugin_down", ti, len(out.Plan.Targets))
-			lastErr = errors.New("provider plugin is down")
+			p.leave(t, labelPluginDown, ti, n)
 			continue
 		}
 		br := p.breakers[t.Name]
 		req := p.prepare(call, t, out.Plan.Params)
 		for attempt := 1; ; attempt++ {
-			if ok, wait := br.Allow(time.Now()); !ok {
+			if ok, wait := br.Allow(p.clock.Now()); !ok {
 				if circuitWait == 0 || wait < circuitWait {
 					circuitWait = wait
 				}
-				p.leave(t, "circuit_open", ti, len(out.Plan.Targets))
+				p.leave(t, labelCircuitOpen, ti, n)
 				break
 			}
 			if attempt == 1 {
@@ -384,60 +402,40 @@ func (p *Pipeline) run(ctx context.Context, call *Call, out *Outcome, sink Strea
 			}
 			out.Attempts++
 			err := p.attempt(ctx, call, t, d, req, out, sink)
-			br.Done(breakerOutcome(err, ctx), time.Now())
 			if err == nil {
+				br.Done(circuit.Success, p.clock.Now())
 				return nil
 			}
-			lastErr = err
 			if ctx.Err() != nil {
+				// The client left or the request's deadline passed: the target is not to blame.
+				br.Done(circuit.Neutral, p.clock.Now())
 				return p.contextError(ctx, out, t)
 			}
+			f := classify(err)
+			br.Done(f.breaker, p.clock.Now())
+			fails = append(fails, f)
+			retryAfter = max(retryAfter, f.retryAfter)
+			next := p.next(call, f, attempt)
+			p.log.Warn("attempt failed", "request_id", call.ID, "provider", t.Provider, "model", t.Name,
+				"attempt", attempt, "outcome", f.label, "then", next.String(), "error", f.message)
 			if out.Committed {
-				return p.inBand(err, t, out)
+				return p.inBand(f, t, out)
 			}
-			var pe *provider.Error
-			var re *refusedError
-			if errors.As(err, &re) {
-				switch {
-				case re.verdict == "fail":
-					e := wire.NewError(http.StatusBadGateway, CodeAnswerRejected, "routing rule %q refused the answer: %s", re.validator, re.reason)
-					e.Provider, e.Attempts, e.Fallbacks = t.Provider, out.Attempts, out.Fallbacks
-					return e
-				case re.verdict == "retry" && attempt < p.retry.MaxAttempts:
-					p.m.Retries.WithLabelValues(t.Provider, "validation").Inc()
-					continue
-				}
-				p.leave(t, re.fallbackReason(), ti, len(out.Plan.Targets))
-				break
-			}
-			if !errors.As(err, &pe) {
-				p.log.Warn("provider failed", "provider", t.Provider, "model", t.Name, "request_id", call.ID, "err", err)
-				p.leave(t, "plugin_down", ti, len(out.Plan.Targets))
-				break
-			}
-			kinds[pe.Kind]++
-			if pe.RetryAfter > retryAfter {
-				retryAfter = pe.RetryAfter
-			}
-			if pe.Kind == provider.KindInvalidRequest {
-				e := wire.BadRequest("", "%s", pe.Message)
-				e.Provider, e.Attempts, e.Fallbacks = t.Provider, out.Attempts, out.Fallbacks
-				return e
-			}
-			// A target that asks for a longer wait than our backoff allows is left for the
-			// next one rather than waited on.
-			if retryable(pe.Kind) && attempt < p.retry.MaxAttempts && pe.RetryAfter <= p.retry.BackoffMax.D() {
-				wait := p.backoff(attempt, pe.RetryAfter)
-				if time.Until(call.Deadline) > wait {
-					p.m.Retries.WithLabelValues(t.Provider, string(pe.Kind)).Inc()
-					if !sleep(ctx, wait) {
+			switch next {
+			case thenStop:
+				return p.errorFor(f, t, out, retryAfter)
+			case thenRetry:
+				p.m.Retries.WithLabelValues(t.Provider, f.retryReason).Inc()
+				if f.backoff {
+					wait := p.backoff(attempt, f.retryAfter)
+					if !p.clock.Sleep(ctx, wait) {
 						return p.contextError(ctx, out, t)
 					}
 					out.Upstream += wait
-					continue
 				}
+				continue
 			}
-			p.leave(t, string(pe.Kind), ti, len(out.Plan.Targets))
+			p.leave(t, f.label, ti, n)
 			break
 		}
 	}
@@ -447,69 +445,65 @@ func (p *Pipeline) run(ctx context.Context, call *Call, out *Outcome, sink Strea
 		e.Provider, e.Attempts, e.Fallbacks = lastProvider, out.Attempts, out.Fallbacks
 		return e
 	}
-	return p.exhausted(out, lastErr, lastProvider, kinds, tried, retryAfter)
+	return p.exhausted(out, fails, lastProvider, tried, retryAfter)
+}
+
+// then is what the pipeline does after a failed attempt.
+type then int
+
+const (
+	thenNext  then = iota // leave the target for the next one
+	thenRetry             // try the same target again
+	thenStop              // answer the client now
+)
+
+func (t then) String() string {
+	switch t {
+	case thenRetry:
+		return "retry"
+	case thenStop:
+		return "stop"
+	}
+	return "next_target"
+}
+
+// next decides what follows a failed attempt of a call.
+func (p *Pipeline) next(call *Call, f failure, attempt int) then {
+	switch {
+	case f.stop:
+		return thenStop
+	case !f.retry || attempt >= p.policy.MaxAttempts:
+		return thenNext
+	case f.retryAfter > p.policy.BackoffMax:
+		// The upstream asks for a longer wait than our backoff allows: the next target is
+		// better than waiting; the client hears of the wait if every target fails.
+		return thenNext
+	case f.backoff && p.clock.Now().Add(p.backoffCeil(attempt, f.retryAfter)).After(call.Deadline):
+		// A retry that cannot finish before the deadline is no retry.
+		return thenNext
+	}
+	return thenRetry
 }
 
 // BreakerKey names a target's breaker: "provider/model" (provider names hold no '/').
 func BreakerKey(t *Target) string { return t.Provider + "/" + t.Name }
 
-// breakerOutcome says what an attempt tells about the target's health. Failures that are
-// the request's own (invalid, too long, filtered, a refused answer) or the client's leaving
-// say nothing.
-func breakerOutcome(err error, ctx context.Context) circuit.Outcome {
-	if err == nil {
-		return circuit.Success
-	}
-	if ctx.Err() != nil {
-		return circuit.Neutral
-	}
-	var pe *provider.Error
-	if !errors.As(err, &pe) {
-		var re *refusedError
-		if errors.As(err, &re) {
-			return circuit.Neutral
-		}
-		return circuit.Failure // the plugin itself failed
-	}
-	switch pe.Kind {
-	case provider.KindUpstreamUnavailable, provider.KindUpstreamTimeout, provider.KindRateLimited,
-		provider.KindAuthentication, provider.KindPermissionDenied, provider.KindQuotaExhausted,
-		provider.KindNotFound, provider.KindInternal:
-		return circuit.Failure
-	}
-	return circuit.Neutral
-}
-
-func retryable(k provider.Kind) bool {
-	switch k {
-	case provider.KindRateLimited, provider.KindUpstreamUnavailable, provider.KindUpstreamTimeout:
-		return true
-	}
-	return false
-}
-
 // backoff is exponential with full jitter, at least what the upstream asked for.
 func (p *Pipeline) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	ceil := p.retry.BackoffBase.D() << (attempt - 1)
-	if ceil > p.retry.BackoffMax.D() || ceil <= 0 {
-		ceil = p.retry.BackoffMax.D()
-	}
-	wait := time.Duration(mrand.Int64N(int64(ceil) + 1))
-	if retryAfter > wait {
-		wait = retryAfter
-	}
-	return wait
+	return max(time.Duration(mrand.Int64N(int64(p.jitterCeil(attempt))+1)), retryAfter)
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
+// backoffCeil is the longest backoff can return.
+func (p *Pipeline) backoffCeil(attempt int, retryAfter time.Duration) time.Duration {
+	return max(p.jitterCeil(attempt), retryAfter)
+}
+
+func (p *Pipeline) jitterCeil(attempt int) time.Duration {
+	ceil := p.policy.BackoffBase << min(attempt-1, 62)
+	if ceil > p.policy.BackoffMax || ceil <= 0 {
+		ceil = p.policy.BackoffMax
 	}
+	return ceil
 }
 
 // leave counts a move away from a target (a fallback when another target follows).
@@ -521,7 +515,7 @@ func (p *Pipeline) leave(t *Target, reason string, i, n int) {
 
 // prepare copies the request for one target: its upstream model and the rule's params, and
 // for a plugin that speaks OpenAI natively the client's own bytes with the same changes.
-func (p *Pipeline) prepare(call *Call, t *Target, params *rules.Params) *provider.Request {
+func (p *Pipeline) prepare(call *Call, t *Target, params *abi.Params) *provider.Request {
 	r := *call.Chat.Provider
 	r.ID = call.ID
 	r.Model = t.Upstream
@@ -549,7 +543,7 @@ func (p *Pipeline) prepare(call *Call, t *Target, params *rules.Params) *provide
 }
 
 // rawOverrides are the rule's params as top-level JSON fields of the client's body.
-func rawOverrides(chat *wire.ChatRequest, params *rules.Params) map[string]json.RawMessage {
+func rawOverrides(chat *wire.ChatRequest, params *abi.Params) map[string]json.RawMessage {
 	if params == nil {
 		return nil
 	}
@@ -577,14 +571,10 @@ func rawOverrides(chat *wire.ChatRequest, params *rules.Params) map[string]json.
 	return set
 }
 
-// attempt makes one upstream call and validates what came back.
+// attempt makes one upstream call and validates what came back. timeouts.attempt bounds the
+// wait for the first byte (a whole answer is its first byte), stream_idle the gaps of a
+// stream after it, and the call's deadline (in ctx) the whole request.
 func (p *Pipeline) attempt(ctx context.Context, call *Call, t *Target, d Dispatcher, req *provider.Request, out *Outcome, sink StreamSink) error {
-	limit := p.timeouts.Attempt.D()
-	if rem := time.Until(call.Deadline); rem < limit {
-		limit = rem
-	}
-	actx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
 	st := p.stats[t.Name]
 	st.inflight.Add(1)
 	start := time.Now()
@@ -592,18 +582,27 @@ func (p *Pipeline) attempt(ctx context.Context, call *Call, t *Target, d Dispatc
 		resp  *provider.Response
 		usage *provider.Usage
 		err   error
+		// timedOut is set when the attempt's own limits ended it, not the request's.
+		timedOut string
 	)
 	if sink == nil {
+		actx, cancel := context.WithTimeout(ctx, p.policy.Attempt)
 		resp, err = d.Complete(actx, req)
+		if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			timedOut = "the upstream did not answer within timeouts.attempt (" + p.policy.Attempt.String() + ")"
+		}
+		cancel()
 		if err == nil {
 			err = p.validate(ctx, req, resp, out.Plan, t)
 			usage = resp.Usage
 		}
 	} else {
-		ss := newStreamSender(sink, out, t, p.timeouts.StreamIdle.D(), cancel, p.validation.StreamHoldback,
+		actx, cancel := context.WithCancel(ctx)
+		ss := newStreamSender(sink, out, t, p.policy.Attempt, p.policy.StreamIdle, cancel, p.policy.StreamHoldback,
 			func(a *answer, complete bool) error { return p.judge(ctx, req, a, complete, out.Plan, t) })
 		usage, err = d.Stream(actx, req, ss)
 		ss.stop()
+		cancel()
 		if !ss.first.IsZero() {
 			st.series.TTFT.Observe(ss.first.Sub(start).Seconds())
 		}
@@ -616,32 +615,28 @@ func (p *Pipeline) attempt(ctx context.Context, call *Call, t *Target, d Dispatc
 				err = ss.commit()
 			}
 		}
-		if err != nil && ss.idle.Load() {
-			err = &provider.Error{Kind: provider.KindUpstreamTimeout, Message: "the upstream stream stalled", Retryable: true, OutputStarted: ss.committed}
+		if err != nil && ctx.Err() == nil {
+			timedOut = ss.timedOut()
+		}
+		if timedOut != "" {
+			err = &provider.Error{Kind: provider.KindUpstreamTimeout, Message: timedOut, Retryable: true, OutputStarted: ss.committed}
+		}
+	}
+	if timedOut != "" && sink == nil {
+		var pe *provider.Error
+		if !errors.As(err, &pe) || pe.Kind == provider.KindCancelled {
+			err = &provider.Error{Kind: provider.KindUpstreamTimeout, Message: timedOut, Retryable: true}
 		}
 	}
 	dur := time.Since(start)
 	st.inflight.Add(-1)
 	out.Upstream += dur
-	if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-		var pe *provider.Error
-		if !errors.As(err, &pe) || pe.Kind == provider.KindCancelled {
-			err = &provider.Error{Kind: provider.KindUpstreamTimeout, Message: "the upstream call timed out", Retryable: true}
-		}
-	}
-	outcome := "ok"
-	var re *refusedError
-	switch {
-	case err == nil:
-	case errors.As(err, &re):
-		outcome = "invalid_answer"
-		p.m.ValidationFailure.WithLabelValues(re.validator, t.Provider).Inc()
-	default:
-		var pe *provider.Error
-		if errors.As(err, &pe) {
-			outcome = string(pe.Kind)
-		} else {
-			outcome = "plugin_down"
+	outcome := metrics.OutcomeOK
+	if err != nil {
+		outcome = classify(err).label
+		var re *refusedError
+		if errors.As(err, &re) {
+			p.m.ValidationFailure.WithLabelValues(re.validator, t.Provider).Inc()
 		}
 	}
 	if ctx.Err() == nil {
@@ -662,18 +657,18 @@ func (p *Pipeline) attempt(ctx context.Context, call *Call, t *Target, d Dispatc
 	return nil
 }
 
-// validate applies the original guide's trimming and length options to a whole answer,
+// validate applies validation.trim_whitespace and max_chars to a whole answer,
 // then the built-in checks.
 func (p *Pipeline) validate(ctx context.Context, req *provider.Request, r *provider.Response, plan *Plan, t *Target) error {
 	if len(r.Choices) == 0 {
-		return &refusedError{validator: "non_empty", reason: "the answer has no choices"}
+		return &refusedError{validator: metrics.ValidatorNonEmpty, reason: "the answer has no choices"}
 	}
 	for i := range r.Choices {
 		c := &r.Choices[i]
-		if p.validation.TrimWhitespace {
+		if p.policy.TrimWhitespace {
 			c.Message.Content = strings.TrimSpace(c.Message.Content)
 		}
-		if n := p.validation.MaxChars; n > 0 && len(c.Message.Content) > n {
+		if n := p.policy.MaxChars; n > 0 && len(c.Message.Content) > n {
 			c.Message.Content = truncateUTF8(c.Message.Content, n)
 			c.FinishReason = "length"
 		}
@@ -700,13 +695,13 @@ func (p *Pipeline) judge(ctx context.Context, req *provider.Request, a *answer, 
 	if p.validators == nil || plan == nil || plan.Input == nil {
 		return nil
 	}
-	in := &rules.ValidateInput{Request: plan.Input.Request, Target: rules.Target{Provider: t.Provider, Model: t.Name},
-		Answer: rules.Answer{Content: a.content, FinishReason: a.finish}}
+	in := &abi.ValidateInput{Request: plan.Input.Request, Target: abi.Target{Provider: t.Provider, Model: t.Name},
+		Answer: abi.Answer{Content: a.content, FinishReason: a.finish}}
 	for _, c := range a.calls {
-		in.Answer.ToolCalls = append(in.Answer.ToolCalls, rules.AnswerToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
+		in.Answer.ToolCalls = append(in.Answer.ToolCalls, abi.AnswerToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
 	}
 	if a.usage != nil {
-		in.Answer.Usage = &rules.AnswerUsage{PromptTokens: a.usage.PromptTokens, CompletionTokens: a.usage.CompletionTokens}
+		in.Answer.Usage = &abi.AnswerUsage{PromptTokens: a.usage.PromptTokens, CompletionTokens: a.usage.CompletionTokens}
 	}
 	v := p.validators.Validate(ctx, in)
 	switch v.Verdict {
@@ -721,22 +716,22 @@ func (p *Pipeline) judge(ctx context.Context, req *provider.Request, a *answer, 
 // stream is only judged for what its start can show.
 func (p *Pipeline) check(req *provider.Request, a *answer, complete bool) error {
 	if a.finish == "content_filter" {
-		return &refusedError{validator: "content_filter", reason: "the upstream filtered the answer"}
+		return &refusedError{validator: metrics.ValidatorContentFilter, reason: "the upstream filtered the answer"}
 	}
 	if !complete {
 		return nil
 	}
-	if *p.validation.NonEmpty && strings.TrimSpace(a.content) == "" && len(a.calls) == 0 && a.refusal == "" {
-		return &refusedError{validator: "non_empty", reason: "the answer is empty"}
+	if p.policy.NonEmpty && strings.TrimSpace(a.content) == "" && len(a.calls) == 0 && a.refusal == "" {
+		return &refusedError{validator: metrics.ValidatorNonEmpty, reason: "the answer is empty"}
 	}
 	for _, c := range a.calls {
 		if c.Arguments != "" && !json.Valid([]byte(c.Arguments)) {
-			return &refusedError{validator: "tool_arguments", reason: "tool call " + c.Name + " has arguments that are not JSON"}
+			return &refusedError{validator: metrics.ValidatorToolArguments, reason: "tool call " + c.Name + " has arguments that are not JSON"}
 		}
 	}
 	if rf := req.ResponseFormat; rf != nil && (rf.Type == "json_object" || rf.Type == "json_schema") && len(a.calls) == 0 && a.refusal == "" {
 		if !json.Valid([]byte(strings.TrimSpace(a.content))) {
-			return &refusedError{validator: "json", reason: "response_format asks for JSON and the answer is not JSON"}
+			return &refusedError{validator: metrics.ValidatorJSON, reason: "response_format asks for JSON and the answer is not JSON"}
 		}
 	}
 	return nil
@@ -754,51 +749,57 @@ func (p *Pipeline) contextError(ctx context.Context, out *Outcome, t *Target) *w
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		e = wire.NewError(http.StatusGatewayTimeout, wire.CodeDeadlineExceeded, "the request's deadline passed before an answer came back")
 	} else {
-		e = wire.NewError(499, "client_closed_request", "the client went away")
+		e = wire.NewError(499, wire.CodeClientClosed, "the client went away")
 	}
 	e.Provider, e.Attempts, e.Fallbacks = t.Provider, out.Attempts, out.Fallbacks
 	return e
 }
 
 // inBand turns a failure after a stream started into the error sent inside the stream.
-func (p *Pipeline) inBand(err error, t *Target, out *Outcome) *wire.Error {
-	msg := "the upstream failed after the stream started"
-	var pe *provider.Error
-	if errors.As(err, &pe) && pe.Message != "" {
-		msg += ": " + pe.Message
-	}
-	e := wire.NewError(http.StatusBadGateway, wire.CodeAllTargetsFailed, "%s", msg)
+func (p *Pipeline) inBand(f failure, t *Target, out *Outcome) *wire.Error {
+	e := wire.NewError(http.StatusBadGateway, wire.CodeAllTargetsFailed, "the upstream failed after the stream started: %s", f.message)
 	e.Provider, e.Attempts, e.Fallbacks = t.Provider, out.Attempts, out.Fallbacks
 	return e
 }
 
-// exhausted builds the error when no target answered.
-func (p *Pipeline) exhausted(out *Outcome, lastErr error, lastProvider string, kinds map[provider.Kind]int, tried int, retryAfter time.Duration) *wire.Error {
-	var e *wire.Error
-	total := 0
-	for _, n := range kinds {
-		total += n
+// errorFor is the client's error for a failure that ends the request.
+func (p *Pipeline) errorFor(f failure, t *Target, out *Outcome, retryAfter time.Duration) *wire.Error {
+	msg := f.message
+	if f.detail != "" {
+		msg = f.detail
 	}
+	e := wire.NewError(f.status, f.code, "%s", msg)
+	e.Provider, e.Attempts, e.Fallbacks, e.RetryAfter = t.Provider, out.Attempts, out.Fallbacks, retryAfter
+	return e
+}
+
+// exhausted builds the error when no target answered: when every failure maps to the same
+// status and code (all rate limited, all too long for the context window), the client gets
+// that; otherwise 502 all_targets_failed naming the last failure. The longest Retry-After
+// an upstream asked for is passed on, capped at MaxRetryAfter.
+func (p *Pipeline) exhausted(out *Outcome, fails []failure, lastProvider string, tried int, retryAfter time.Duration) *wire.Error {
+	var e *wire.Error
 	switch {
 	case tried == 0:
 		e = wire.NewError(http.StatusServiceUnavailable, wire.CodeNoRoute, "no target can serve now: every provider plugin of the route is down")
 		e.RetryAfter = time.Second
-	case total > 0 && kinds[provider.KindContextLengthExceeded] == total:
-		e = wire.NewError(http.StatusBadRequest, wire.CodeContextLength, "the request does not fit the context window of any target")
-	case total > 0 && kinds[provider.KindRateLimited] == total:
-		e = wire.NewError(http.StatusTooManyRequests, wire.CodeRateLimited, "every target is rate limited")
-		e.RetryAfter = max(retryAfter, time.Second)
+	case len(fails) == 0: // cannot happen: a tried target either answered or failed
+		e = wire.NewError(http.StatusBadGateway, wire.CodeAllTargetsFailed, "every target failed")
 	default:
-		msg := "every target failed"
-		var pe *provider.Error
-		if errors.As(lastErr, &pe) && pe.Message != "" {
-			msg += "; last: " + string(pe.Kind) + ": " + pe.Message
-		} else if re := (*refusedError)(nil); errors.As(lastErr, &re) {
-			msg += "; last: " + re.Error()
-		} else if lastErr != nil {
-			msg += "; last: the provider plugin failed"
+		last := fails[len(fails)-1]
+		same := true
+		for _, f := range fails {
+			same = same && f.status == last.status && f.code == last.code
 		}
-		e = wire.NewError(http.StatusBadGateway, wire.CodeAllTargetsFailed, "%s", msg)
+		if same && last.code != wire.CodeAllTargetsFailed {
+			e = wire.NewError(last.status, last.code, "every target failed: %s", last.message)
+		} else {
+			e = wire.NewError(http.StatusBadGateway, wire.CodeAllTargetsFailed, "every target failed; last: %s", last.message)
+		}
+		e.RetryAfter = retryAfter
+		if e.Status == http.StatusTooManyRequests {
+			e.RetryAfter = max(retryAfter, time.Second)
+		}
 	}
 	e.Provider, e.Attempts, e.Fallbacks = lastProvider, out.Attempts, out.Fallbacks
 	return e

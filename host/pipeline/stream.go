@@ -12,8 +12,9 @@ import (
 // streamSender sits between a provider's stream and the client. It holds back chunks that
 // carry nothing yet (a bare role), so an upstream that fails or answers nothing before its
 // first content can still be retried or replaced; the first chunk with content, tool calls
-// or a refusal commits the stream to this target. It also cuts a stream that stays
-// silent for longer than idle.
+// or a refusal commits the stream to this target. It also cuts a stream whose first chunk
+// takes longer than firstByte (timeouts.attempt), or that then stays silent for longer than
+// idle (timeouts.stream_idle); a healthy stream may last as long as the request's deadline.
 type streamSender struct {
 	sink StreamSink
 	// holdback is how many characters are held back before committing; check judges them.
@@ -27,31 +28,58 @@ type streamSender struct {
 	held      []*provider.Chunk
 	committed bool
 	idleAfter time.Duration
+	firstByte time.Duration
 	timer     *time.Timer
-	idle      atomic.Bool
-	// first is when the first chunk arrived.
-	first time.Time
+	// cut is set when the timer cut the stream: 1 before the first chunk, 2 after.
+	cut atomic.Int32
+	// first is when the first chunk arrived; receivedFirst says so to the timer.
+	first         time.Time
+	receivedFirst atomic.Bool
 }
 
-func newStreamSender(sink StreamSink, out *Outcome, t *Target, idle time.Duration, cancel context.CancelFunc,
+func newStreamSender(sink StreamSink, out *Outcome, t *Target, firstByte, idle time.Duration, cancel context.CancelFunc,
 	holdback int, check func(a *answer, complete bool) error) *streamSender {
-	s := &streamSender{sink: sink, out: out, target: t, idleAfter: idle, holdback: holdback, check: check}
-	if idle > 0 {
-		s.timer = time.AfterFunc(idle, func() {
-			s.idle.Store(true)
+	s := &streamSender{sink: sink, out: out, target: t, firstByte: firstByte, idleAfter: idle, holdback: holdback, check: check}
+	if firstByte > 0 || idle > 0 {
+		limit := firstByte
+		if limit <= 0 {
+			limit = idle
+		}
+		s.timer = time.AfterFunc(limit, func() {
+			if s.receivedFirst.Load() {
+				s.cut.Store(2)
+			} else {
+				s.cut.Store(1)
+			}
 			cancel()
 		})
 	}
 	return s
 }
 
+// timedOut says why the timer cut the stream, "" when it did not.
+func (s *streamSender) timedOut() string {
+	switch s.cut.Load() {
+	case 1:
+		return "no first byte from the upstream within timeouts.attempt (" + s.firstByte.String() + ")"
+	case 2:
+		return "the upstream stream stalled for longer than timeouts.stream_idle (" + s.idleAfter.String() + ")"
+	}
+	return ""
+}
+
 // Send is called by the dispatcher, one chunk at a time, in order.
 func (s *streamSender) Send(c *provider.Chunk) error {
 	if s.first.IsZero() {
 		s.first = time.Now()
+		s.receivedFirst.Store(true)
 	}
 	if s.timer != nil {
-		s.timer.Reset(s.idleAfter)
+		if s.idleAfter > 0 {
+			s.timer.Reset(s.idleAfter)
+		} else {
+			s.timer.Stop()
+		}
 	}
 	if s.committed {
 		return s.sink.Chunk(c)

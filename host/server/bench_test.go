@@ -9,13 +9,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchyard-llm/switchyard/host/config"
 	"github.com/switchyard-llm/switchyard/host/metrics"
 	"github.com/switchyard-llm/switchyard/host/pipeline"
-	"github.com/switchyard-llm/switchyard/host/rules"
+	"github.com/switchyard-llm/switchyard/host/rules/abi"
 	"github.com/switchyard-llm/switchyard/sdk/provider"
 )
 
@@ -54,7 +55,7 @@ func (f *benchProvider) Info() provider.Info { return provider.Info{OpenAINative
 // benchRules has no opinion, so the model's route is taken, after building the rule input.
 type benchRules struct{}
 
-func (benchRules) Evaluate(context.Context, *rules.Input) *rules.Result { return &rules.Result{} }
+func (benchRules) Evaluate(context.Context, *abi.Input) *abi.Result { return &abi.Result{} }
 
 const benchConfig = `
 providers:
@@ -76,7 +77,7 @@ func benchServer(b *testing.B) *Server {
 	cat := pipeline.NewCatalogue(cfg)
 	m.Prime(metrics.Labels{Models: cat.Names(), ProviderModels: [][2]string{{"openai", "bench-small"}}, Plugins: []string{"openai"}})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := pipeline.New(pipeline.Options{Config: cfg, Catalogue: cat, Metrics: m, Logger: log, Rules: benchRules{},
+	p := pipeline.New(pipeline.Options{Policy: pipeline.PolicyFromConfig(cfg), Catalogue: cat, Metrics: m, Logger: log, Rules: benchRules{},
 		Dispatchers: map[string]pipeline.Dispatcher{"openai": &benchProvider{content: strings.Repeat("lorem ipsum ", 85), chunks: 20}}})
 	return New(NewState(cfg, p), Options{Metrics: m, Gatherer: reg, Logger: log})
 }
@@ -104,6 +105,9 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) WriteHeader(s int)           { w.status = s }
 func (w *discardWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 func (w *discardWriter) Flush()                      {}
+
+// SetWriteDeadline takes the client-write deadline, as net/http's writer does.
+func (w *discardWriter) SetWriteDeadline(time.Time) error { return nil }
 
 func benchHandler(b *testing.B, stream bool) {
 	s := benchServer(b)

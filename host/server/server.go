@@ -1,4 +1,4 @@
-// Package server is Switchyard's HTTP surface (DESIGN §2): OpenAI-compatible routes on Gin,
+// Package server is Switchyard's HTTP surface (api/http.md): OpenAI-compatible routes on Gin,
 // authentication, request steering headers, the response headers, SSE and the error
 // envelope. What happens to a request between parsing and answering is the pipeline's.
 package server
@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"slices"
@@ -31,7 +32,7 @@ import (
 	"github.com/switchyard-llm/switchyard/host/config"
 	"github.com/switchyard-llm/switchyard/host/metrics"
 	"github.com/switchyard-llm/switchyard/host/pipeline"
-	"github.com/switchyard-llm/switchyard/host/rules"
+	"github.com/switchyard-llm/switchyard/host/rules/abi"
 	"github.com/switchyard-llm/switchyard/host/wire"
 )
 
@@ -58,15 +59,21 @@ var ErrShuttingDown = errors.New("server: shutting down")
 
 // Error codes of the HTTP layer beyond wire's.
 const (
-	codeShuttingDown   = "shutting_down"
-	codeRequestTimeout = "request_timeout"
+	codeShuttingDown   = wire.CodeShuttingDown
+	codeRequestTimeout = wire.CodeRequestTimeout
+	codeRuleNotFound   = wire.CodeRuleNotFound
 )
+
+// ErrUnknownRule is what Options.ResetRule returns (wrapped or not) for a rule the
+// serving configuration does not have: POST /admin/rules/{name}/reset answers 404.
+var ErrUnknownRule = errors.New("server: unknown rule")
 
 // State is what one loaded configuration serves. It is immutable; a reload swaps it whole.
 type State struct {
 	Config   *config.File
 	Pipeline *pipeline.Pipeline
 	keys     []hashedKey
+	use      usage
 }
 
 // hashedKey keeps a client key as its sha256 only.
@@ -79,6 +86,7 @@ type hashedKey struct {
 // NewState builds the state of a loaded configuration.
 func NewState(cfg *config.File, p *pipeline.Pipeline) *State {
 	s := &State{Config: cfg, Pipeline: p}
+	s.use.refs.Store(1) // the server's own reference while it is served
 	for _, k := range cfg.Keys {
 		hk := hashedKey{name: k.Name, sum: sha256.Sum256([]byte(k.Key))}
 		if len(k.Models) > 0 {
@@ -99,8 +107,16 @@ type Options struct {
 	Logger   *slog.Logger
 	// Ready reports readiness: nil when the config is loaded, every plugin up and the rules compiled.
 	Ready func() error
+	// ReadyDetail, when set and returning non-nil, is included as "detail" in /readyz's
+	// JSON body, ready or not (what is degraded, the rules' state). It must be safe for
+	// concurrent use and hold no secret.
+	ReadyDetail func() any
 	// Reload reloads the configuration (POST /admin/reload); nil disables the endpoint.
 	Reload func(ctx context.Context) error
+	// ResetRule lifts the quarantine of the serving configuration's rule name (POST
+	// /admin/rules/{name}/reset); an error wrapping ErrUnknownRule means there is no such
+	// rule. nil disables the endpoint.
+	ResetRule func(ctx context.Context, name string) error
 	// Version is reported by /healthz.
 	Version string
 }
@@ -125,16 +141,22 @@ func New(st *State, o Options) *Server {
 	s.adm = admission.New(admissionLimits(st.Config), o.Metrics)
 	e := s.engine
 	e.HandleMethodNotAllowed = false
-	e.Use(s.recover)
+	e.Use(s.begin, s.recover)
 	e.POST("/v1/chat/completions", s.chatCompletions)
 	e.GET("/v1/models", s.listModels)
 	e.POST("/v1/switchyard/route", s.dryRun)
-	e.GET("/healthz", s.healthz)
-	e.GET("/health", s.healthz)
+	for _, path := range []string{"/healthz", "/health"} {
+		e.GET(path, s.healthz)
+		e.HEAD(path, s.healthz)
+	}
 	e.GET("/readyz", s.readyz)
+	e.HEAD("/readyz", s.readyz)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})))
 	e.POST("/admin/reload", s.adminReload)
+	e.POST("/admin/rules/:name/reset", s.adminResetRule)
 	e.NoRoute(func(c *gin.Context) {
+		x := exchangeOf(c, "unsupported")
+		x.id = requestID(c)
 		s.writeError(c, wire.NewError(http.StatusNotFound, wire.CodeUnsupportedEndpoint, "%s %s is not supported by Switchyard", c.Request.Method, c.Request.URL.Path))
 	})
 	return s
@@ -144,9 +166,13 @@ func New(st *State, o Options) *Server {
 func (s *Server) Handler() http.Handler { return s.engine }
 
 // SetState swaps in the state of a newly loaded configuration.
+// The replaced state is closed once its last request has ended (OnDrained).
 func (s *Server) SetState(st *State) {
-	s.state.Store(st)
+	old := s.state.Swap(st)
 	s.adm.SetLimits(admissionLimits(st.Config))
+	if old != nil && old != st {
+		old.release()
+	}
 }
 
 func admissionLimits(cfg *config.File) admission.Limits {
@@ -169,7 +195,7 @@ func (s *Server) admit(ctx context.Context, st *State, priority int) *wire.Error
 		e.RetryAfter = max(time.Second, st.Config.Limits.QueueTimeout.D())
 		return e
 	}
-	return ended(ctx, wire.NewError(499, "client_closed_request", "the client went away"))
+	return ended(ctx, wire.NewError(499, wire.CodeClientClosed, "the client went away"))
 }
 
 // ended replaces the error of a request whose context ended with what the client should
@@ -203,7 +229,7 @@ func (s *Server) recover(c *gin.Context) {
 			}
 			s.log.Error("panic serving request", "path", c.Request.URL.Path, "panic", fmt.Sprint(r))
 			if !c.Writer.Written() {
-				s.writeError(c, wire.NewError(http.StatusInternalServerError, "internal_error", "internal error"))
+				s.writeError(c, wire.NewError(http.StatusInternalServerError, wire.CodeInternal, "internal error"))
 			}
 			c.Abort()
 		}
@@ -212,6 +238,9 @@ func (s *Server) recover(c *gin.Context) {
 }
 
 func (s *Server) writeError(c *gin.Context, e *wire.Error) {
+	if x, ok := c.Writer.(*exchange); ok {
+		x.code = e.Code
+	}
 	if e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
@@ -219,33 +248,84 @@ func (s *Server) writeError(c *gin.Context, e *wire.Error) {
 }
 
 func (s *Server) healthz(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "version": s.o.Version})
+	probe(c, http.StatusOK, gin.H{"status": "ok", "version": s.o.Version})
 }
 
 func (s *Server) readyz(c *gin.Context) {
+	status, body := http.StatusOK, gin.H{"status": "ready"}
 	if s.o.Ready != nil {
 		if err := s.o.Ready(); err != nil {
-			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not ready", "reason": err.Error()})
-			return
+			status, body = http.StatusServiceUnavailable, gin.H{"status": "not ready", "reason": err.Error()}
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	if s.o.ReadyDetail != nil {
+		if d := s.o.ReadyDetail(); d != nil {
+			body["detail"] = d
+		}
+	}
+	probe(c, status, body)
 }
 
-func (s *Server) adminReload(c *gin.Context) {
-	st := s.state.Load()
-	key := st.Config.Admin.Key
-	if s.o.Reload == nil || key == "" {
-		s.writeError(c, wire.NewError(http.StatusNotFound, wire.CodeUnsupportedEndpoint, "the admin endpoints are off: set admin.key in the config"))
+// probe answers a health or readiness probe: the JSON body for GET, the same status and
+// headers without the body for HEAD (load balancers probe with either).
+func probe(c *gin.Context, status int, body gin.H) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		b = []byte(`{"status":"error"}`)
+	}
+	if c.Request.Method == http.MethodHead {
+		h := c.Writer.Header()
+		h.Set("Content-Type", "application/json; charset=utf-8")
+		h.Set("Content-Length", strconv.Itoa(len(b)))
+		c.Status(status)
 		return
+	}
+	c.Data(status, "application/json; charset=utf-8", b)
+}
+
+// admin checks an admin call: the endpoint is on (enabled, and admin.key is set) and the
+// caller sent the admin key. Otherwise it answers the error and returns false.
+func (s *Server) admin(c *gin.Context, x *exchange, enabled bool) bool {
+	x.id = requestID(c)
+	key := x.st.Config.Admin.Key
+	if !enabled || key == "" {
+		s.writeError(c, wire.NewError(http.StatusNotFound, wire.CodeUnsupportedEndpoint, "the admin endpoints are off: set admin.key in the config"))
+		return false
 	}
 	got := bearer(c.Request)
 	if subtle.ConstantTimeCompare([]byte(got), []byte(key)) != 1 {
 		s.writeError(c, wire.NewError(http.StatusUnauthorized, wire.CodeInvalidAPIKey, "a valid admin key is required"))
+		return false
+	}
+	x.key = "admin"
+	return true
+}
+
+// adminResetRule lifts a rule's quarantine: POST /admin/rules/{name}/reset.
+func (s *Server) adminResetRule(c *gin.Context) {
+	x := exchangeOf(c, "admin.rules.reset")
+	if !s.admin(c, x, s.o.ResetRule != nil) {
+		return
+	}
+	name := c.Param("name")
+	if err := s.o.ResetRule(c.Request.Context(), name); err != nil {
+		if errors.Is(err, ErrUnknownRule) {
+			s.writeError(c, wire.NewError(http.StatusNotFound, codeRuleNotFound, "the serving configuration has no rule %q", name))
+			return
+		}
+		s.writeError(c, wire.NewError(http.StatusInternalServerError, wire.CodeInternal, "%s", err.Error()))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "reset", "rule": name})
+}
+
+func (s *Server) adminReload(c *gin.Context) {
+	x := exchangeOf(c, "admin.reload")
+	if !s.admin(c, x, s.o.Reload != nil) {
 		return
 	}
 	if err := s.o.Reload(c.Request.Context()); err != nil {
-		s.writeError(c, wire.NewError(http.StatusUnprocessableEntity, "reload_refused", "%s", err.Error()))
+		s.writeError(c, wire.NewError(http.StatusUnprocessableEntity, wire.CodeReloadRefused, "%s", err.Error()))
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "reloaded"})
@@ -258,15 +338,25 @@ type modelEntry struct {
 	OwnedBy string `json:"owned_by"`
 }
 
+// listModels answers GET /v1/models: the models the calling key may use.
 func (s *Server) listModels(c *gin.Context) {
-	st := s.state.Load()
-	if _, werr := s.authenticate(c.Request, st); werr != nil {
+	x := exchangeOf(c, "models")
+	x.id = requestID(c)
+	st := x.st
+	key, werr := s.authenticate(c.Request, st)
+	if werr != nil {
 		s.writeError(c, werr)
 		return
+	}
+	if key != nil {
+		x.key = key.name
 	}
 	names := st.Pipeline.Catalogue().Names()
 	data := make([]modelEntry, 0, len(names))
 	for _, n := range names {
+		if key != nil && key.models != nil && !key.models[n] {
+			continue // a key limited to some models sees only those ("auto" when it may use it)
+		}
 		owner := "switchyard"
 		if _, route, _ := st.Pipeline.Catalogue().Resolve(n); len(route) == 1 && route[0].Name == n {
 			owner = route[0].Provider
@@ -314,23 +404,51 @@ func newRequestID() string {
 	return "req_" + hex.EncodeToString(b[:])
 }
 
+// maxRequestID is the longest x-request-id kept from a client.
+const maxRequestID = 128
+
+// requestID returns the request's id, the client's x-request-id when it sent a usable one
+// (at most maxRequestID visible ASCII characters: it goes into logs and headers), else a
+// new one, and sets it as the response's x-request-id.
+func requestID(c *gin.Context) string {
+	id := c.Request.Header.Get(HeaderRequestID)
+	if !usableID(id) {
+		id = newRequestID()
+	}
+	c.Writer.Header()[canonRequestID] = []string{id}
+	return id
+}
+
+func usableID(id string) bool {
+	if id == "" || len(id) > maxRequestID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
 // parsed is a chat request after the HTTP layer's checks.
 type parsed struct {
 	call  *pipeline.Call
 	state *State
 }
 
-// parse reads, authenticates and decodes a chat request. start is when it arrived.
-func (s *Server) parse(c *gin.Context, st *State, start time.Time) (*parsed, *wire.Error) {
+// parse reads, authenticates and decodes a chat request for the exchange x.
+func (s *Server) parse(c *gin.Context, x *exchange) (*parsed, *wire.Error) {
 	r := c.Request
-	id := r.Header.Get(HeaderRequestID)
-	if id == "" || len(id) > 128 {
-		id = newRequestID()
-	}
-	c.Writer.Header().Set(canonRequestID, id)
+	st, start := x.st, x.start
+	id := requestID(c)
+	x.id = id
 	key, werr := s.authenticate(r, st)
 	if werr != nil {
 		return nil, werr
+	}
+	if key != nil {
+		x.key = key.name
 	}
 	limit := st.Config.Limits.MaxBodyBytes
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, limit))
@@ -354,6 +472,7 @@ func (s *Server) parse(c *gin.Context, st *State, start time.Time) (*parsed, *wi
 		}
 		return nil, wire.BadRequest("", "%s", err.Error())
 	}
+	x.route = chat.Model
 	call := &pipeline.Call{ID: id, Chat: chat, Priority: 5, Header: r.Header}
 	if key != nil {
 		call.Key = key.name
@@ -375,29 +494,49 @@ func (s *Server) parse(c *gin.Context, st *State, start time.Time) (*parsed, *wi
 			}
 		}
 	}
-	call.Deadline = start.Add(st.Config.Timeouts.Total.D())
+	total := st.Config.Timeouts.Total.D()
+	call.Deadline = start.Add(total)
 	if v := r.Header.Get(HeaderTimeout); v != "" {
-		ms, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil || ms < 1 {
+		ms, ok := timeoutMS(v)
+		if !ok {
 			return nil, wire.BadRequest(HeaderTimeout, "%s must be a positive number of milliseconds", HeaderTimeout)
 		}
-		if d := start.Add(time.Duration(ms) * time.Millisecond); d.Before(call.Deadline) {
-			call.Deadline = d
+		// Compared in milliseconds, so no value can overflow a Duration: one at least as
+		// long as timeouts.total does not shorten the request.
+		if ms < int64(total/time.Millisecond) {
+			call.Deadline = start.Add(time.Duration(ms) * time.Millisecond)
 		}
 	}
 	return &parsed{call: call, state: st}, nil
 }
 
+// timeoutMS parses x-switchyard-timeout-ms: a positive integer of milliseconds. A value
+// too large for an int64 is valid and means as long as it can be (math.MaxInt64).
+func timeoutMS(v string) (int64, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" || v[0] < '0' || v[0] > '9' {
+		return 0, false
+	}
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return math.MaxInt64, true
+	}
+	return ms, err == nil && ms >= 1
+}
+
 func (s *Server) chatCompletions(c *gin.Context) {
-	start := time.Now()
+	x := exchangeOf(c, "chat.completions")
+	start, st := x.start, x.st
 	s.m.ActiveRequests.Inc()
 	defer s.m.ActiveRequests.Dec()
-	st := s.state.Load()
 	series := s.m.Series(metrics.Unknown)
 	status := http.StatusOK
 	defer func() { series.Done(status, time.Since(start)) }()
+	// Every answer says how many upstream calls were made, none until the pipeline did.
+	h := c.Writer.Header()
+	h[canonAttempts], h[canonFallbacks] = zeroCount, zeroCount
 
-	p, werr := s.parse(c, st, start)
+	p, werr := s.parse(c, x)
 	if werr != nil {
 		status = werr.Status
 		s.writeError(c, werr)
@@ -406,6 +545,9 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	series = s.m.Series(p.call.Chat.Model)
 	ctx, cancel := context.WithDeadline(c.Request.Context(), p.call.Deadline)
 	defer cancel()
+	// A write to the client that fails or passes timeouts.client_write ends the request:
+	// the pipeline's context is cancelled, and the upstream call with it.
+	x.onFail = cancel
 	if werr := s.admit(ctx, st, p.call.Priority); werr != nil {
 		status = werr.Status
 		s.writeError(c, werr)
@@ -413,12 +555,14 @@ func (s *Server) chatCompletions(c *gin.Context) {
 	}
 	defer s.adm.Release() // a stream holds its slot until it ends
 	if p.call.Chat.Stream {
-		status = s.stream(ctx, c, p, start)
+		status = s.stream(ctx, c, x, p)
 		return
 	}
 	out, werr := st.Pipeline.Complete(ctx, p.call)
+	x.out = out
 	s.outcomeHeaders(c, out)
 	overhead := time.Since(start) - out.Upstream
+	x.overhead = overhead
 	s.m.Overhead.Observe(overhead.Seconds())
 	c.Writer.Header().Set(canonOverhead, formatMS(overhead))
 	if werr != nil {
@@ -445,6 +589,10 @@ func (s *Server) chatCompletions(c *gin.Context) {
 		bufPool.Put(buf)
 	}
 }
+
+// zeroCount is the value of the attempts and fallbacks headers before the pipeline ran.
+// It is shared by every request, so it is only ever read: outcomeHeaders replaces it.
+var zeroCount = []string{"0"}
 
 // bufPool holds the buffers answers are encoded into.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -492,15 +640,19 @@ func formatUSD(v float64) string { return strconv.FormatFloat(v, 'f', 8, 64) }
 
 // dryRun answers POST /v1/switchyard/route: the decision and its trace, no provider called.
 func (s *Server) dryRun(c *gin.Context) {
-	st := s.state.Load()
-	start := time.Now()
-	p, werr := s.parse(c, st, start)
+	x := exchangeOf(c, "route")
+	st := x.st
+	p, werr := s.parse(c, x)
 	if werr != nil {
 		s.writeError(c, werr)
 		return
 	}
 	p.call.Trace = true
 	plan, werr := st.Pipeline.Plan(c.Request.Context(), p.call)
+	x.out = &pipeline.Outcome{Plan: plan}
+	if werr != nil {
+		x.code = werr.Code
+	}
 	if werr != nil && plan == nil {
 		s.writeError(c, werr)
 		return
@@ -544,14 +696,33 @@ func (s *Server) dryRun(c *gin.Context) {
 			Outcome: t.Outcome, Output: out, Error: t.Error, DurationUS: t.Duration.Microseconds()})
 	}
 	resp["trace"] = trace
+	resp["rules"] = ruleStates(st.Pipeline.Rules())
 	if plan.Input != nil {
 		// The input exactly as rules saw it: save it with an "expect" as a golden case.
-		resp["input"] = json.RawMessage(rules.EncodeInput(plan.Input, st.Pipeline.RuleHeaders()))
+		resp["input"] = json.RawMessage(abi.EncodeInput(plan.Input, st.Pipeline.RuleHeaders()))
 	}
 	if werr != nil {
 		resp["error"] = gin.H{"status": werr.Status, "code": werr.Code, "type": werr.Type, "message": werr.Message}
 	}
 	c.JSON(http.StatusOK, resp)
+}
+
+// ruleState is a rule of the chain as the dry run shows it.
+type ruleState struct {
+	Name string `json:"name"`
+	Mode string `json:"mode"`
+	// SHA256 is the module digest's prefix, as in the rule's label (name@sha256).
+	SHA256      string `json:"sha256"`
+	Path        string `json:"path"`
+	Quarantined bool   `json:"quarantined"`
+}
+
+func ruleStates(infos []abi.RuleInfo) []ruleState {
+	out := make([]ruleState, 0, len(infos))
+	for _, r := range infos {
+		out = append(out, ruleState{Name: r.Name, Mode: r.Mode, SHA256: r.SHA256[:min(12, len(r.SHA256))], Path: r.Path, Quarantined: r.Quarantined})
+	}
+	return out
 }
 
 // ModelNames is a helper for tests and the validate command.

@@ -17,6 +17,7 @@ import (
 type sseSink struct {
 	s       *Server
 	c       *gin.Context
+	x       *exchange
 	id      string
 	created int64
 	model   string
@@ -41,7 +42,8 @@ func (k *sseSink) Begin(o *pipeline.Outcome) {
 	k.started = true
 }
 
-// Chunk sends one delta. An error means the client is gone.
+// Chunk sends one delta. An error means the client is gone or stopped reading (a write
+// passed timeouts.client_write): the request's context is cancelled too.
 func (k *sseSink) Chunk(ch *provider.Chunk) error {
 	if k.id == "" {
 		k.id = ch.ID
@@ -63,15 +65,14 @@ func (k *sseSink) event(data []byte) error {
 	return k.send()
 }
 
-// send ends the event in k.buf and flushes it to the client.
+// send ends the event in k.buf and flushes it to the client, each write within the
+// client-write deadline.
 func (k *sseSink) send() error {
 	k.buf = append(k.buf, "\n\n"...)
-	w := k.c.Writer
-	if _, err := w.Write(k.buf); err != nil {
+	if _, err := k.x.Write(k.buf); err != nil {
 		return err
 	}
-	w.Flush()
-	return nil
+	return k.x.FlushError()
 }
 
 // summary is the final SSE comment: what is only known at the end of a stream.
@@ -85,14 +86,18 @@ type summary struct {
 	OverheadMS float64 `json:"overhead_ms"`
 }
 
-// stream serves a streaming call and returns the status the client saw.
-func (s *Server) stream(ctx context.Context, c *gin.Context, p *parsed, start time.Time) int {
-	sink := &sseSink{s: s, c: c, created: start.Unix()}
+// stream serves a streaming call and returns the status the client saw (an in-band
+// error's status for a stream that failed after it started).
+func (s *Server) stream(ctx context.Context, c *gin.Context, x *exchange, p *parsed) int {
+	start := x.start
+	sink := &sseSink{s: s, c: c, x: x, created: start.Unix()}
 	out, werr := p.state.Pipeline.Stream(ctx, p.call, sink)
+	x.out = out
 	if werr != nil {
 		werr = ended(ctx, werr)
 	}
 	overhead := time.Since(start) - out.Upstream
+	x.overhead = overhead
 	s.m.Overhead.Observe(overhead.Seconds())
 	if !sink.started {
 		s.outcomeHeaders(c, out)
@@ -108,6 +113,7 @@ func (s *Server) stream(ctx context.Context, c *gin.Context, p *parsed, start ti
 		// After the first byte, a failure is sent in-band and the stream ends without [DONE].
 		_ = sink.event(werr.JSON())
 		status = werr.Status
+		x.code, x.inBand = werr.Code, true
 	} else if p.call.Chat.Provider.IncludeUsage && out.Usage != nil {
 		sink.buf = wire.AppendUsageChunk(append(sink.buf[:0], "data: "...), out.Usage, sink.id, sink.model, sink.created)
 		_ = sink.send()
@@ -120,15 +126,14 @@ func (s *Server) stream(ctx context.Context, c *gin.Context, p *parsed, start ti
 		sum.Rule = out.Plan.Rule
 	}
 	js, _ := json.Marshal(sum)
-	w := c.Writer
-	_, _ = w.Write(append(append([]byte(": switchyard "), js...), '\n', '\n'))
+	_, _ = x.Write(append(append([]byte(": switchyard "), js...), '\n', '\n'))
 	if werr == nil {
-		_, _ = w.Write([]byte("data: [DONE]\n\n"))
+		_, _ = x.Write([]byte("data: [DONE]\n\n"))
 	}
-	h := w.Header()
+	h := x.Header()
 	h.Set(HeaderCost, formatUSD(out.CostUSD))
 	h.Set(HeaderOverhead, formatMS(overhead))
-	w.Flush()
+	_ = x.FlushError()
 	return status
 }
 
