@@ -1,5 +1,5 @@
 // Package rule is the Go SDK for Switchyard routing rules (Rule ABI v1,
-// DESIGN.md §3).
+// api/rules/ABI.md).
 //
 // A rule is a main package built with
 //

@@ -5,7 +5,7 @@ import (
 	"unsafe"
 )
 
-// Input is the decoded sy_route input (Rule ABI v1, DESIGN.md §3).
+// Input is the decoded sy_route input (Rule ABI v1, api/rules/ABI.md).
 //
 // The SDK reuses one Input (and its slices and maps) for every call: a rule
 // may keep strings it read from it, but must not keep the Input, its slices

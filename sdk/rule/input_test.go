@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// designExample is the input example of DESIGN.md §3.
+// designExample is the input example of api/rules/ABI.md.
 const designExample = `{"abi":1,"now_unix_ms":1764000000000,"random_seed":8812,
  "request":{"id":"req_1","endpoint":"chat.completions","model":"auto","stream":false,
    "priority":5,"prompt_tokens_estimate":523,"max_tokens":1024,"messages":4,"chars":2100,

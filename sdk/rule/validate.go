@@ -1,6 +1,6 @@
 package rule
 
-// ValidateInput is the decoded sy_validate input (DESIGN.md §3, §5).
+// ValidateInput is the decoded sy_validate input (api/rules/ABI.md).
 type ValidateInput struct {
 	ABI     int64
 	Request Request

@@ -1,4 +1,4 @@
-;; template.wat: the Switchyard WAT kit (Rule ABI v1, DESIGN.md §3).
+;; template.wat: the Switchyard WAT kit (Rule ABI v1, api/rules/ABI.md).
 ;; Copy this file to rules-wasm/<name>/<name>.wat and fill in THE RULE below;
 ;; everything above it is the kit (keep it unchanged, so kit fixes can be
 ;; copied over). As it stands the template builds and has no opinion.
