@@ -14,8 +14,13 @@ import (
 // TestClientDisconnectCancelsUpstream streams from a fake OpenAI upstream through the real
 // OpenAI-compatible plugin; when the client goes away after the first chunk, the upstream
 // request is cancelled: the plugin's work stops instead of running to the end.
+//
+// The upstream would stream for a minute, its chunks come far more often than stream_idle,
+// and timeouts.total is set longer still, so an upstream that sees its request cancelled
+// within patience (30 s) can only have been cancelled because the client left. How soon
+// that happened is logged, not judged.
 func TestClientDisconnectCancelsUpstream(t *testing.T) {
-	cancelled := make(chan time.Duration, 1)
+	cancelled := make(chan struct{}, 1)
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/chat/completions" {
 			http.NotFound(w, r)
@@ -23,13 +28,12 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(200)
-		start := time.Now()
 		for i := 0; i < 600; i++ { // a minute of words, unless cancelled
 			fmt.Fprintf(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w%d \"},\"finish_reason\":null}]}\n\n", i)
 			w.(http.Flusher).Flush()
 			select {
 			case <-r.Context().Done():
-				cancelled <- time.Since(start)
+				cancelled <- struct{}{}
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
@@ -46,6 +50,7 @@ providers:
     secrets: {api_key: sk-test-not-real}
 models:
   - {name: up-model, provider: up, model: up, context_window: 8192}
+timeouts: {total: 5m}
 `, plugin, upstream.URL))
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -67,13 +72,11 @@ models:
 	resp.Body.Close()
 	select {
 	case <-cancelled:
-		if d := time.Since(left); d > 2*time.Second {
-			t.Errorf("the upstream was cancelled %s after the client left", d)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the upstream request was not cancelled after the client went away")
+		t.Logf("the upstream saw the cancellation %s after the client left", time.Since(left))
+	case <-time.After(patience):
+		t.Fatalf("the upstream request was not cancelled within %s of the client going away", patience)
 	}
-	waitFor(t, "the cancellation counted", 5*time.Second, func() bool {
+	waitFor(t, "the cancellation counted", patience, func() bool {
 		v, _ := r.metric(`switchyard_provider_requests_total{model="up-model",outcome="cancelled",provider="up"}`)
 		return v == 1
 	})

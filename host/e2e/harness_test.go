@@ -77,9 +77,6 @@ retry: {max_attempts: 2, backoff_base: 10ms, backoff_max: 50ms}
 %s`, mock, rules)
 }
 
-// extraArgs are added to the router's command line by startRouterArgs.
-var extraArgs []string
-
 // router is a running bin/switchyard.
 type router struct {
 	t    testing.TB
@@ -123,9 +120,16 @@ func startRouter(t testing.TB, cfg string) *router {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return startRouterAt(t, path)
+}
+
+// startRouterAt starts the router on the config file at path, which the test may rewrite
+// and reload.
+func startRouterAt(t testing.TB, path string) *router {
+	t.Helper()
 	addr := freePort(t)
 	r := &router{t: t, base: "http://" + addr, log: &syncBuffer{}}
-	r.cmd = exec.Command(built(t, "switchyard"), append([]string{"--config", path, "--listen", addr}, extraArgs...)...)
+	r.cmd = exec.Command(built(t, "switchyard"), "--config", path, "--listen", addr)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	r.cmd.Env = append(os.Environ(), "SWITCHYARD_CACHE_DIR="+filepath.Join(os.TempDir(), "switchyard-test-cache"))
 	if err := r.cmd.Start(); err != nil {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestKeys runs the router with client keys whose secrets come from its environment
@@ -25,6 +24,7 @@ func TestKeys(t *testing.T) {
 rules:
   - name: tiered
     module: `+built(t, "rules/tiered.wasm")+`
+    deadline: 1s # roomy: the test is about keys, not the rule's speed
 keys:
   - {name: team-a, key: "${SY_E2E_KEY_A}"}
   - {name: team-b, key: "${SY_E2E_KEY_B}", models: [mock-small]}
@@ -125,7 +125,7 @@ keys:
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.wait(15 * time.Second); err != nil {
+		if err := p.wait(patience); err != nil {
 			t.Fatalf("exit: %v", err)
 		}
 		if !strings.Contains(p.log.String(), "level=DEBUG") {

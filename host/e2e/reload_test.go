@@ -12,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 func ruleLabel(t *testing.T, name, path string) string {
@@ -61,7 +60,9 @@ func TestHotReload(t *testing.T) {
 	dir := t.TempDir()
 	module := filepath.Join(dir, "r.wasm")
 	replace(t, module, decide)
-	r := startRouter(t, baseConfig(t, fmt.Sprintf("admin: {key: admin-key-123}\nrules:\n  - {name: r, module: %s}\n", module)))
+	// Rule deadlines here are roomy (the default is 5 ms): these tests are about which
+	// module decides, and must not depend on how fast a loaded machine evaluates it.
+	r := startRouter(t, baseConfig(t, fmt.Sprintf("admin: {key: admin-key-123}\nrules:\n  - {name: r, module: %s, deadline: 1s}\n", module)))
 	old := ruleLabel(t, "r", decide)
 	if got := r.ruleHeader(t); got != old {
 		t.Fatalf("x-switchyard-rule %q, want %q", got, old)
@@ -69,7 +70,7 @@ func TestHotReload(t *testing.T) {
 
 	t.Run("broken module is refused", func(t *testing.T) {
 		replace(t, module, noabi)
-		waitFor(t, "the refusal", 10*time.Second, func() bool {
+		waitFor(t, "the refusal", patience, func() bool {
 			v, _ := r.metric(`switchyard_rule_reloads_total{result="refused",rule="r"}`)
 			return v >= 1
 		})
@@ -83,7 +84,7 @@ func TestHotReload(t *testing.T) {
 
 	t.Run("good module is swapped in", func(t *testing.T) {
 		replace(t, module, noopinion)
-		waitFor(t, "the new module", 10*time.Second, func() bool { return r.ruleHeader(t) == "default" })
+		waitFor(t, "the new module", patience, func() bool { return r.ruleHeader(t) == "default" })
 	})
 
 	t.Run("stream in flight survives a reload", func(t *testing.T) {
@@ -114,7 +115,7 @@ func TestHotReload(t *testing.T) {
 		if last != "data: [DONE]" {
 			t.Errorf("the stream did not finish cleanly across the reload; last event %q", last)
 		}
-		waitFor(t, "the reload", 10*time.Second, func() bool { return r.ruleHeader(t) == old })
+		waitFor(t, "the reload", patience, func() bool { return r.ruleHeader(t) == old })
 	})
 
 	t.Run("admin endpoint", func(t *testing.T) {
@@ -144,10 +145,12 @@ func TestShadowRules(t *testing.T) {
 	testdata := filepath.Join(root(t), "host/rules/testdata")
 	decide := wat2wasm(t, filepath.Join(testdata, "decide.wat"))
 	reject := wat2wasm(t, filepath.Join(testdata, "reject.wat"))
+	// Roomy deadlines: a rule stopped at a 5 ms default deadline on a loaded machine
+	// would count as a timeout, not as the decision this test counts.
 	r := startRouter(t, baseConfig(t, fmt.Sprintf(`rules:
-  - {name: active, module: %[1]s}
-  - {name: same, module: %[1]s, mode: shadow}
-  - {name: strict, module: %[2]s, mode: shadow}
+  - {name: active, module: %[1]s, deadline: 1s}
+  - {name: same, module: %[1]s, mode: shadow, deadline: 1s}
+  - {name: strict, module: %[2]s, mode: shadow, deadline: 1s}
 `, decide, reject)))
 	for i := 0; i < 3; i++ {
 		if got := r.ruleHeader(t); !strings.HasPrefix(got, "active@") {
@@ -187,7 +190,8 @@ func TestRulesTestCommand(t *testing.T) {
 // replays it with `switchyard rules test`: every decision can be explained and replayed.
 func TestRecordAndReplay(t *testing.T) {
 	tiered := built(t, "rules/tiered.wasm")
-	r := startRouter(t, baseConfig(t, fmt.Sprintf("rules:\n  - {name: tiered, module: %s, headers: [x-tenant]}\n", tiered)))
+	// A roomy deadline: the recorded decision must be the rule's, not a timeout's.
+	r := startRouter(t, baseConfig(t, fmt.Sprintf("rules:\n  - {name: tiered, module: %s, headers: [x-tenant], deadline: 1s}\n", tiered)))
 	status, _, body := r.post("/v1/switchyard/route", `{"model":"chain","messages":[{"role":"user","content":"hi"}],"metadata":{"tier":"pro"}}`,
 		"x-switchyard-priority", "9", "x-tenant", "acme")
 	if status != 200 {

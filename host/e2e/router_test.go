@@ -236,7 +236,7 @@ func TestPluginRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "plugins restarted", 20*time.Second, func() bool {
+	waitFor(t, "plugins restarted", patience, func() bool {
 		now := r.pluginPIDs()
 		if len(now) != 2 {
 			return false
@@ -277,7 +277,7 @@ func TestCrashFallsBack(t *testing.T) {
 	if resp.Header.Get("x-switchyard-provider") != "backup" || got.Choices[0].Message.Content == "" {
 		t.Errorf("want an answer from backup, got %q from %q", got.Choices[0].Message.Content, resp.Header.Get("x-switchyard-provider"))
 	}
-	waitFor(t, "mock restarted", 20*time.Second, func() bool {
+	waitFor(t, "mock restarted", patience, func() bool {
 		v, _ := r.metric(`switchyard_plugin_up{plugin="mock"}`)
 		return v == 1
 	})
@@ -300,9 +300,14 @@ func wat2wasm(t *testing.T, src string) string {
 // TestLoopingRule runs a rule that never returns (the fixture loops when its input holds
 // "loop-forever", here as a tag): it is stopped at its deadline, the request takes the
 // default route, the timeout is counted, and the rule still serves the next request.
+//
+// The loop never ends by itself and each request's context allows 30 s, so an answer at
+// all proves the rule was stopped; the timeout counter says it was the deadline that did
+// it. The deadline is roomy enough for the rule's ordinary evaluation (the last request)
+// to finish on a loaded machine.
 func TestLoopingRule(t *testing.T) {
 	loop := wat2wasm(t, filepath.Join(root(t), "host/rules/testdata/loop.wat"))
-	const deadline = 20 * time.Millisecond
+	const deadline = 250 * time.Millisecond
 	r := startRouter(t, baseConfig(t, fmt.Sprintf(`
 rules:
   - name: loop
@@ -315,19 +320,15 @@ rules:
 		var resp *http.Response
 		got, err := r.client().Chat.Completions.New(ctx(t), userMessage("route me"), option.WithResponseInto(&resp),
 			option.WithHeader("x-switchyard-tags", "loop-forever"))
-		took := time.Since(start)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("request %d with a looping rule: %v", i, err)
 		}
+		t.Logf("request %d answered after %s with a %s rule deadline", i, time.Since(start), deadline)
 		if got.Choices[0].Message.Content == "" {
 			t.Fatal("empty answer")
 		}
 		if rule := resp.Header.Get("x-switchyard-rule"); rule != "default" {
 			t.Errorf("x-switchyard-rule = %q, want default (the looping rule decided nothing)", rule)
-		}
-		// The deadline plus generous scheduling slack for a shared 2-core machine.
-		if took > deadline+2*time.Second {
-			t.Errorf("request took %s with a %s rule deadline", took, deadline)
 		}
 	}
 	if v, _ := r.metric(`switchyard_rule_evaluations_total{outcome="timeout",rule="loop"}`); v != 3 {
@@ -398,6 +399,7 @@ func TestDryRun(t *testing.T) {
 rules:
   - name: tiered
     module: %s
+    deadline: 1s # roomy: the test is about the decision, not the rule's speed
 `, tiered)))
 	status, _, body := r.post("/v1/switchyard/route", `{"model":"chain","messages":[{"role":"user","content":"x"}]}`, "x-switchyard-priority", "9")
 	if status != 200 {

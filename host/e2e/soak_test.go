@@ -177,24 +177,6 @@ func doSoak(c *http.Client, req *http.Request, stream bool) (soakResult, string)
 	return soakFailed, "stream ended with " + last
 }
 
-func sumSeries(r *router, name string) float64 {
-	resp, err := http.Get(r.base + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	total := 0.0
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, name+"{") {
-			if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
-				total += v
-			}
-		}
-	}
-	return total
-}
-
 func rssMB(pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

@@ -103,7 +103,7 @@ func TestProviderSecretNeverLeaks(t *testing.T) {
 	up := fakeOpenAI(t)
 	const secret = "sk-wrong-secret-abcdef123456"
 	cfg := openAIConfig(t, up.URL, secret)
-	r := startRouterArgs(t, cfg, "--log-level", "debug")
+	r := launch(t, cfg, nil, "--log-level", "debug")
 	status, _, body := r.post("/v1/chat/completions", `{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}`)
 	if status != 502 || !strings.Contains(string(body), "authentication") {
 		t.Errorf("a refused upstream key: %d %s, want 502 all_targets_failed naming authentication", status, body)
@@ -112,18 +112,20 @@ func TestProviderSecretNeverLeaks(t *testing.T) {
 	metrics, _ := http.Get(r.base + "/metrics")
 	mb, _ := io.ReadAll(metrics.Body)
 	metrics.Body.Close()
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	// Stop the router and wait for it to exit, so the log holds everything it will write
+	// (shutting down included) before it is searched.
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.wait(patience); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if !strings.Contains(r.log.String(), "level=DEBUG") {
+		t.Fatalf("the router did not log at debug level:\n%s", r.log.String())
+	}
 	for where, text := range map[string]string{"error body": string(body), "dry run": string(dry), "metrics": string(mb), "log": r.log.String()} {
 		if strings.Contains(text, secret) || strings.Contains(text, "abcdef123456") {
 			t.Errorf("the provider key leaked into the %s", where)
 		}
 	}
-}
-
-// startRouterArgs is startRouter with extra command-line arguments.
-func startRouterArgs(t *testing.T, cfg string, args ...string) *router {
-	t.Helper()
-	extraArgs = args
-	defer func() { extraArgs = nil }()
-	return startRouter(t, cfg)
 }
