@@ -66,9 +66,9 @@ routes:
   - {name: bench, targets: [bench-small]}
 `
 
-func benchServer(b *testing.B) *Server {
+func benchServer(b *testing.B, extra string) *Server {
 	b.Helper()
-	cfg, err := config.Parse([]byte(benchConfig), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(benchConfig+extra), func(string) (string, bool) { return "", false })
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -109,8 +109,8 @@ func (w *discardWriter) Flush()                      {}
 // SetWriteDeadline takes the client-write deadline, as net/http's writer does.
 func (w *discardWriter) SetWriteDeadline(time.Time) error { return nil }
 
-func benchHandler(b *testing.B, stream bool) {
-	s := benchServer(b)
+func benchHandler(b *testing.B, stream bool, extra string) {
+	s := benchServer(b, extra)
 	h := s.Handler()
 	body := benchBody(stream)
 	// Check once that the answer is what a client expects.
@@ -139,8 +139,13 @@ func benchHandler(b *testing.B, stream bool) {
 }
 
 // BenchmarkChatCompletion is the whole non-streaming handler: parse, rules input, the
-// pipeline with a native dispatcher that answers at once, the encoded 1 KB answer.
-func BenchmarkChatCompletion(b *testing.B) { benchHandler(b, false) }
+// pipeline with a native dispatcher that answers at once, the encoded 1 KB answer, and the
+// access log line (formatted by the text handler the router uses, written to io.Discard).
+// The access-log-off case is the same handler without it: the difference is the log's cost.
+func BenchmarkChatCompletion(b *testing.B) {
+	b.Run("access-log-on", func(b *testing.B) { benchHandler(b, false, "") })
+	b.Run("access-log-off", func(b *testing.B) { benchHandler(b, false, "log: {access: off}\n") })
+}
 
 // BenchmarkChatStream is a streamed answer of 20 content chunks, a finish and a usage chunk.
-func BenchmarkChatStream(b *testing.B) { benchHandler(b, true) }
+func BenchmarkChatStream(b *testing.B) { benchHandler(b, true, "") }
