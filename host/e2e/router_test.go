@@ -126,6 +126,21 @@ func TestOpenAIClient(t *testing.T) {
 			t.Errorf("models %s, want routes, then catalogue models, then auto: %s", got, want)
 		}
 	})
+
+	t.Run("model lookup", func(t *testing.T) {
+		m, err := c.Models.Get(ctx(t), "mock-small")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.ID != "mock-small" || m.OwnedBy != "mock" || string(m.Object) != "model" {
+			t.Errorf("model %+v, want mock-small owned by mock", m)
+		}
+		_, err = c.Models.Get(ctx(t), "no-such-model")
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Code != "model_not_found" || apiErr.Param != "model" {
+			t.Fatalf("unknown model: got %v, want 404 model_not_found", err)
+		}
+	})
 }
 
 // TestFallback makes the first target's plugin fail and checks that the second answers.

@@ -144,6 +144,7 @@ func New(st *State, o Options) *Server {
 	e.Use(s.begin, s.recover)
 	e.POST("/v1/chat/completions", s.chatCompletions)
 	e.GET("/v1/models", s.listModels)
+	e.GET("/v1/models/:id", s.getModel)
 	e.POST("/v1/switchyard/route", s.dryRun)
 	for _, path := range []string{"/healthz", "/health"} {
 		e.GET(path, s.healthz)
@@ -340,30 +341,70 @@ type modelEntry struct {
 
 // listModels answers GET /v1/models: the models the calling key may use.
 func (s *Server) listModels(c *gin.Context) {
-	x := exchangeOf(c, "models")
-	x.id = requestID(c)
-	st := x.st
-	key, werr := s.authenticate(c.Request, st)
-	if werr != nil {
-		s.writeError(c, werr)
+	st, key, ok := s.modelsCaller(c)
+	if !ok {
 		return
-	}
-	if key != nil {
-		x.key = key.name
 	}
 	names := st.Pipeline.Catalogue().Names()
 	data := make([]modelEntry, 0, len(names))
 	for _, n := range names {
-		if key != nil && key.models != nil && !key.models[n] {
-			continue // a key limited to some models sees only those ("auto" when it may use it)
+		if m, ok := visibleModel(st, key, n); ok {
+			data = append(data, m)
 		}
-		owner := "switchyard"
-		if _, route, _ := st.Pipeline.Catalogue().Resolve(n); len(route) == 1 && route[0].Name == n {
-			owner = route[0].Provider
-		}
-		data = append(data, modelEntry{ID: n, Object: "model", OwnedBy: owner})
 	}
 	c.JSON(http.StatusOK, gin.H{"object": "list", "data": data})
+}
+
+// getModel answers GET /v1/models/{id} with the entry /v1/models lists for it, or 404
+// model_not_found: for a name the config does not hold, and for one the calling key may not
+// use (it learns nothing about models it cannot call).
+func (s *Server) getModel(c *gin.Context) {
+	id := c.Param("id")
+	st, key, ok := s.modelsCaller(c)
+	if !ok {
+		return
+	}
+	m, ok := visibleModel(st, key, id)
+	if !ok {
+		e := wire.NewError(http.StatusNotFound, wire.CodeModelNotFound, "the model %q does not exist; GET /v1/models lists the models", id)
+		e.Param = "model"
+		s.writeError(c, e)
+		return
+	}
+	c.JSON(http.StatusOK, m)
+}
+
+// modelsCaller starts a models exchange and authenticates its caller; false when the
+// error has been written.
+func (s *Server) modelsCaller(c *gin.Context) (*State, *hashedKey, bool) {
+	x := exchangeOf(c, "models")
+	x.id = requestID(c)
+	key, werr := s.authenticate(c.Request, x.st)
+	if werr != nil {
+		s.writeError(c, werr)
+		return nil, nil, false
+	}
+	if key != nil {
+		x.key = key.name
+	}
+	return x.st, key, true
+}
+
+// visibleModel is the entry of the model or route name, if the config holds it and key may
+// use it. A key limited to some models sees only those ("auto" when it may use it).
+func visibleModel(st *State, key *hashedKey, name string) (modelEntry, bool) {
+	if key != nil && key.models != nil && !key.models[name] {
+		return modelEntry{}, false
+	}
+	_, route, known := st.Pipeline.Catalogue().Resolve(name)
+	if !known {
+		return modelEntry{}, false
+	}
+	owner := "switchyard"
+	if len(route) == 1 && route[0].Name == name {
+		owner = route[0].Provider
+	}
+	return modelEntry{ID: name, Object: "model", OwnedBy: owner}, true
 }
 
 func bearer(r *http.Request) string {

@@ -549,6 +549,47 @@ func TestModelsPerKey(t *testing.T) {
 	})
 }
 
+// TestModelLookup: GET /v1/models/{id} answers the entry /v1/models lists, in OpenAI's
+// format, and 404 model_not_found for a name the config lacks or the key may not use.
+func TestModelLookup(t *testing.T) {
+	get := func(t *testing.T, e *testEnv, id, key string) *httptest.ResponseRecorder {
+		t.Helper()
+		var hdr []string
+		if key != "" {
+			hdr = []string{"Authorization", "Bearer " + key}
+		}
+		return e.do("GET", "/v1/models/"+id, "", hdr...)
+	}
+	entry := func(t *testing.T, rec *httptest.ResponseRecorder, id, owner string) {
+		t.Helper()
+		if rec.Code != 200 {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+		}
+		var m map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+			t.Fatalf("body %s", rec.Body.String())
+		}
+		if m["id"] != id || m["object"] != "model" || m["owned_by"] != owner || m["created"] == nil {
+			t.Errorf("entry %s, want id %s owned by %s", rec.Body.String(), id, owner)
+		}
+	}
+	e := newTestEnv(t, "", Options{})
+	t.Run("model", func(t *testing.T) { entry(t, get(t, e, "small", ""), "small", "a") })
+	t.Run("route", func(t *testing.T) { entry(t, get(t, e, "default", ""), "default", "switchyard") })
+	t.Run("auto", func(t *testing.T) { entry(t, get(t, e, "auto", ""), "auto", "switchyard") })
+	t.Run("unknown", func(t *testing.T) {
+		wantError(t, get(t, e, "nope", ""), 404, "invalid_request_error", "model_not_found", "model")
+	})
+	k := newTestEnv(t, keysConfig, Options{})
+	t.Run("key may use it", func(t *testing.T) { entry(t, get(t, k, "small", secretB), "small", "a") })
+	t.Run("key may not use it", func(t *testing.T) {
+		wantError(t, get(t, k, "large", secretB), 404, "invalid_request_error", "model_not_found", "model")
+	})
+	t.Run("no key", func(t *testing.T) {
+		wantError(t, get(t, k, "small", ""), 401, "authentication_error", "invalid_api_key", "")
+	})
+}
+
 func TestErrorEnvelope(t *testing.T) {
 	e := newTestEnv(t, "", Options{})
 	t.Run("unknown model", func(t *testing.T) {
