@@ -206,9 +206,7 @@ type Outcome struct {
 func (p *Pipeline) Plan(ctx context.Context, call *Call) (*Plan, *wire.Error) {
 	candidates, route, ok := p.cat.Resolve(call.Chat.Model)
 	if !ok {
-		e := wire.NewError(http.StatusNotFound, wire.CodeModelNotFound, "the model %q does not exist; GET /v1/models lists the models", call.Chat.Model)
-		e.Param = "model"
-		return nil, e
+		return nil, wire.ModelNotFound(call.Chat.Model)
 	}
 	plan := &Plan{Rule: "default"}
 	if p.rules != nil {

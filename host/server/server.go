@@ -366,9 +366,7 @@ func (s *Server) getModel(c *gin.Context) {
 	}
 	m, ok := visibleModel(st, key, id)
 	if !ok {
-		e := wire.NewError(http.StatusNotFound, wire.CodeModelNotFound, "the model %q does not exist; GET /v1/models lists the models", id)
-		e.Param = "model"
-		s.writeError(c, e)
+		s.writeError(c, wire.ModelNotFound(id))
 		return
 	}
 	c.JSON(http.StatusOK, m)

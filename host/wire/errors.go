@@ -144,6 +144,14 @@ func BadRequest(param, format string, args ...any) *Error {
 	return e
 }
 
+// ModelNotFound is the 404 for a model name the router does not serve (or the caller may
+// not use), about param "model", as OpenAI answers it.
+func ModelNotFound(name string) *Error {
+	e := NewError(http.StatusNotFound, CodeModelNotFound, "the model %q does not exist; GET /v1/models lists the models", name)
+	e.Param = "model"
+	return e
+}
+
 type envelope struct {
 	Error envelopeBody `json:"error"`
 }
