@@ -39,8 +39,45 @@ type ChatRequest struct {
 	MaxTokensField string
 	// Body is the client's original body.
 	Body []byte
+	// Endpoint is the API the request came in through (a provider.Endpoint* kind; "" is
+	// chat completions). Provider holds the request translated to chat whatever it is.
+	Endpoint string
+	// NativeOnly names the field of the client's body that only a plugin serving Endpoint
+	// natively can honour (Responses' previous_response_id, store: true); "" when the
+	// translation to chat serves the request whole.
+	NativeOnly string
+	// Front is the decoder's own state for its encoder (fields an answer echoes back);
+	// nothing but the package that decoded the request reads it.
+	Front any
 	// fields locates each top-level field's value in Body, for RawBody.
 	fields object
+}
+
+// KeepBody starts the ChatRequest of a body in another API's format (Responses, Messages,
+// legacy completions): it checks that body is one JSON object without repeated fields and
+// remembers where each top-level field lies, so RawBody can hand a native plugin the
+// client's bytes. The caller decodes the rest and fills Provider and the facts.
+func KeepBody(body []byte, endpoint string) (*ChatRequest, error) {
+	top, err := topFields(body)
+	if err != nil {
+		return nil, err
+	}
+	return &ChatRequest{Provider: &provider.Request{Endpoint: endpoint}, Body: body, Endpoint: endpoint, fields: top}, nil
+}
+
+// Field returns a top-level field of the body as the client sent it.
+func (c *ChatRequest) Field(name string) (json.RawMessage, bool) {
+	v, ok := c.fields.get(name)
+	return v, ok
+}
+
+// FieldNames lists the top-level fields of the body in the client's order.
+func (c *ChatRequest) FieldNames() []string {
+	out := make([]string, len(c.fields))
+	for i, f := range c.fields {
+		out[i] = string(f.key)
+	}
+	return out
 }
 
 // known top-level fields; everything else goes to Request.Extra untouched.

@@ -95,7 +95,7 @@ func (c *grpcClient) Stream(ctx context.Context, req *Request, out ChunkSender) 
 			}
 			return nil, callError(ctx, "stream", err)
 		}
-		if len(msg.GetChoices()) > 0 {
+		if len(msg.GetChoices()) > 0 || len(msg.GetRawEvent()) > 0 || msg.GetSystemFingerprint() != "" || msg.GetServiceTier() != "" {
 			if err := out.Send(chunkFromProto(msg)); err != nil {
 				cancel()
 				return nil, &Error{Kind: KindCancelled, Message: "receiver gone: " + err.Error(), OutputStarted: sent}
@@ -114,6 +114,23 @@ func (c *grpcClient) Stream(ctx context.Context, req *Request, out ChunkSender) 
 	}
 }
 
+// Embed calls the plugin's Embed. A plugin from before protocol v1.1 answers
+// codes.Unimplemented, which comes back as an unsupported *Error: the request's fault for
+// choosing it, not the plugin's.
+func (c *grpcClient) Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, error) {
+	resp, err := c.c.Embed(ctx, embedRequestToProto(req))
+	if err != nil {
+		if status.Code(err) == codes.Unimplemented {
+			return nil, NewError(KindUnsupported, "the plugin does not serve embeddings")
+		}
+		return nil, callError(ctx, "embed", err)
+	}
+	if resp.GetError() != nil {
+		return nil, errorFromProto(resp.GetError())
+	}
+	return embedResponseFromProto(resp), nil
+}
+
 func (c *grpcClient) CheckHealth(ctx context.Context) error {
 	resp, err := c.c.CheckHealth(ctx, &providerv1.CheckHealthRequest{})
 	if err != nil {
@@ -129,4 +146,7 @@ func (c *grpcClient) CheckHealth(ctx context.Context) error {
 	return nil
 }
 
-var _ Provider = (*grpcClient)(nil)
+var (
+	_ Provider = (*grpcClient)(nil)
+	_ Embedder = (*grpcClient)(nil)
+)

@@ -98,16 +98,19 @@ func mapOrNil(m map[string]string) map[string]string {
 
 func infoToProto(in Info) *providerv1.GetInfoResponse {
 	out := &providerv1.GetInfoResponse{
-		Name:         in.Name,
-		Version:      in.Version,
-		Capabilities: stringsOrNil(in.Capabilities),
-		OpenaiNative: in.OpenAINative,
+		Name:            in.Name,
+		Version:         in.Version,
+		Capabilities:    stringsOrNil(in.Capabilities),
+		OpenaiNative:    in.OpenAINative,
+		Endpoints:       stringsOrNil(in.Endpoints),
+		NativeEndpoints: stringsOrNil(in.NativeEndpoints),
 	}
 	for _, m := range in.Models {
 		out.Models = append(out.Models, &providerv1.ModelInfo{
 			Id:            m.ID,
 			ContextWindow: m.ContextWindow,
 			Capabilities:  stringsOrNil(m.Capabilities),
+			Endpoints:     stringsOrNil(m.Endpoints),
 		})
 	}
 	return out
@@ -115,16 +118,19 @@ func infoToProto(in Info) *providerv1.GetInfoResponse {
 
 func infoFromProto(in *providerv1.GetInfoResponse) Info {
 	out := Info{
-		Name:         in.GetName(),
-		Version:      in.GetVersion(),
-		Capabilities: stringsOrNil(in.GetCapabilities()),
-		OpenAINative: in.GetOpenaiNative(),
+		Name:            in.GetName(),
+		Version:         in.GetVersion(),
+		Capabilities:    stringsOrNil(in.GetCapabilities()),
+		OpenAINative:    in.GetOpenaiNative(),
+		Endpoints:       stringsOrNil(in.GetEndpoints()),
+		NativeEndpoints: stringsOrNil(in.GetNativeEndpoints()),
 	}
 	for _, m := range in.GetModels() {
 		out.Models = append(out.Models, ModelInfo{
 			ID:            m.GetId(),
 			ContextWindow: m.GetContextWindow(),
 			Capabilities:  stringsOrNil(m.GetCapabilities()),
+			Endpoints:     stringsOrNil(m.GetEndpoints()),
 		})
 	}
 	return out
@@ -172,6 +178,9 @@ func requestToProto(r *Request) *providerv1.ChatRequest {
 		ExtraJson:         bytesOrNil(r.Extra),
 		RawBody:           bytesOrNil(r.RawBody),
 		Stream:            r.Stream,
+		Endpoint:          r.Endpoint,
+		Logprobs:          r.Logprobs,
+		TopLogprobs:       r.TopLogprobs,
 	}
 	for i := range r.Messages {
 		out.Messages = append(out.Messages, messageToProto(&r.Messages[i]))
@@ -212,6 +221,9 @@ func requestFromProto(r *providerv1.ChatRequest) *Request {
 		Extra:             bytesOrNil(r.GetExtraJson()),
 		RawBody:           bytesOrNil(r.GetRawBody()),
 		Stream:            r.GetStream(),
+		Endpoint:          r.GetEndpoint(),
+		Logprobs:          r.GetLogprobs(),
+		TopLogprobs:       r.TopLogprobs,
 	}
 	for _, m := range r.GetMessages() {
 		out.Messages = append(out.Messages, messageFromProto(m))
@@ -338,6 +350,8 @@ func responseToProto(r *Response) *providerv1.ChatResponse {
 		Created:           r.Created,
 		Usage:             usageToProto(r.Usage),
 		SystemFingerprint: r.SystemFingerprint,
+		ServiceTier:       r.ServiceTier,
+		RawBody:           bytesOrNil(r.RawBody),
 	}
 	for i := range r.Choices {
 		c := &r.Choices[i]
@@ -345,6 +359,7 @@ func responseToProto(r *Response) *providerv1.ChatResponse {
 			Index:        int32(c.Index),
 			Message:      messageToProto(&c.Message),
 			FinishReason: c.FinishReason,
+			LogprobsJson: bytesOrNil(c.Logprobs),
 		})
 	}
 	return out
@@ -357,9 +372,11 @@ func responseFromProto(r *providerv1.ChatResponse) *Response {
 		Created:           r.GetCreated(),
 		Usage:             usageFromProto(r.GetUsage()),
 		SystemFingerprint: r.GetSystemFingerprint(),
+		ServiceTier:       r.GetServiceTier(),
+		RawBody:           bytesOrNil(r.GetRawBody()),
 	}
 	for _, c := range r.GetChoices() {
-		ch := Choice{Index: int(c.GetIndex()), FinishReason: c.GetFinishReason()}
+		ch := Choice{Index: int(c.GetIndex()), FinishReason: c.GetFinishReason(), Logprobs: bytesOrNil(c.GetLogprobsJson())}
 		if c.GetMessage() != nil {
 			ch.Message = messageFromProto(c.GetMessage())
 		}
@@ -369,7 +386,8 @@ func responseFromProto(r *providerv1.ChatResponse) *Response {
 }
 
 func chunkToProto(c *Chunk) *providerv1.ChatChunk {
-	out := &providerv1.ChatChunk{Id: c.ID, Model: c.Model, Created: c.Created}
+	out := &providerv1.ChatChunk{Id: c.ID, Model: c.Model, Created: c.Created,
+		SystemFingerprint: c.SystemFingerprint, ServiceTier: c.ServiceTier, RawEvent: bytesOrNil(c.RawEvent)}
 	for _, d := range c.Choices {
 		out.Choices = append(out.Choices, &providerv1.ChoiceDelta{
 			Index:        int32(d.Index),
@@ -378,13 +396,15 @@ func chunkToProto(c *Chunk) *providerv1.ChatChunk {
 			ToolCalls:    toolCallsToProto(d.ToolCalls),
 			FinishReason: d.FinishReason,
 			Refusal:      d.Refusal,
+			LogprobsJson: bytesOrNil(d.Logprobs),
 		})
 	}
 	return out
 }
 
 func chunkFromProto(c *providerv1.ChatChunk) *Chunk {
-	out := &Chunk{ID: c.GetId(), Model: c.GetModel(), Created: c.GetCreated()}
+	out := &Chunk{ID: c.GetId(), Model: c.GetModel(), Created: c.GetCreated(),
+		SystemFingerprint: c.GetSystemFingerprint(), ServiceTier: c.GetServiceTier(), RawEvent: bytesOrNil(c.GetRawEvent())}
 	for _, d := range c.GetChoices() {
 		out.Choices = append(out.Choices, Delta{
 			Index:        int(d.GetIndex()),
@@ -393,7 +413,34 @@ func chunkFromProto(c *providerv1.ChatChunk) *Chunk {
 			ToolCalls:    toolCallsFromProto(d.GetToolCalls()),
 			FinishReason: d.GetFinishReason(),
 			Refusal:      d.GetRefusal(),
+			Logprobs:     bytesOrNil(d.GetLogprobsJson()),
 		})
+	}
+	return out
+}
+
+func embedRequestToProto(r *EmbedRequest) *providerv1.EmbedRequest {
+	return &providerv1.EmbedRequest{RequestId: r.ID, Model: r.Model, Input: stringsOrNil(r.Input),
+		Dimensions: int32(r.Dimensions), User: r.User, ExtraJson: bytesOrNil(r.Extra)}
+}
+
+func embedRequestFromProto(r *providerv1.EmbedRequest) *EmbedRequest {
+	return &EmbedRequest{ID: r.GetRequestId(), Model: r.GetModel(), Input: stringsOrNil(r.GetInput()),
+		Dimensions: int(r.GetDimensions()), User: r.GetUser(), Extra: bytesOrNil(r.GetExtraJson())}
+}
+
+func embedResponseToProto(r *EmbedResponse) *providerv1.EmbedResponse {
+	out := &providerv1.EmbedResponse{Model: r.Model, Usage: usageToProto(r.Usage)}
+	for _, e := range r.Data {
+		out.Data = append(out.Data, &providerv1.Embedding{Index: int32(e.Index), Vector: e.Vector})
+	}
+	return out
+}
+
+func embedResponseFromProto(r *providerv1.EmbedResponse) *EmbedResponse {
+	out := &EmbedResponse{Model: r.GetModel(), Usage: usageFromProto(r.GetUsage())}
+	for _, e := range r.GetData() {
+		out.Data = append(out.Data, Embedding{Index: int(e.GetIndex()), Vector: e.GetVector()})
 	}
 	return out
 }

@@ -25,3 +25,10 @@ type Provider interface {
 	// CheckHealth returns nil when the plugin can serve.
 	CheckHealth(ctx context.Context) error
 }
+
+// Embedder is what a Provider also implements to serve embeddings (protocol v1.1). A
+// plugin that implements it should list EndpointEmbeddings in Info.Endpoints; the host
+// sends embeddings requests only to plugins that list it.
+type Embedder interface {
+	Embed(ctx context.Context, req *EmbedRequest) (*EmbedResponse, error)
+}

@@ -112,6 +112,26 @@ func (s *grpcServer) CheckHealth(ctx context.Context, _ *providerv1.CheckHealthR
 	return &providerv1.CheckHealthResponse{Ok: true}, nil
 }
 
+func (s *grpcServer) Embed(ctx context.Context, req *providerv1.EmbedRequest) (resp *providerv1.EmbedResponse, err error) {
+	defer recoverTo("Embed", &err)
+	e, ok := s.impl.(Embedder)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "provider: this plugin does not serve embeddings")
+	}
+	r, err := e.Embed(ctx, embedRequestFromProto(req))
+	if err != nil {
+		var pe *Error
+		if errors.As(err, &pe) {
+			return &providerv1.EmbedResponse{Error: errorToProto(pe)}, nil
+		}
+		return nil, statusFor(ctx, "embed", err)
+	}
+	if r == nil {
+		return nil, status.Error(codes.Internal, "provider: embed returned neither a response nor an error")
+	}
+	return embedResponseToProto(r), nil
+}
+
 // streamSender is the ChunkSender a plugin's Stream gets. It is safe for concurrent use
 // and refuses sends once Stream has returned.
 type streamSender struct {

@@ -13,6 +13,63 @@ type Info struct {
 	Capabilities []string
 	// OpenAINative says the plugin accepts Request.RawBody and forwards it without re-encoding.
 	OpenAINative bool
+	// Endpoints are the client APIs the plugin serves (the Endpoint* kinds); empty means
+	// chat completions only, what every plugin before protocol v1.1 serves. The host
+	// translates responses, messages and completions requests to chat for a plugin that
+	// does not list them; embeddings need Embedder.
+	Endpoints []string
+	// NativeEndpoints are the kinds whose client body the plugin forwards as is: for these
+	// Request.RawBody is the client's body in that API's format and the answer carries the
+	// upstream's bytes (Response.RawBody, Chunk.RawEvent) besides the typed fields.
+	NativeEndpoints []string
+}
+
+// Endpoint kinds: the client APIs a request can come in through.
+const (
+	EndpointChat        = "chat.completions"
+	EndpointResponses   = "responses"
+	EndpointMessages    = "messages"
+	EndpointCompletions = "completions"
+	EndpointEmbeddings  = "embeddings"
+)
+
+// Serves reports whether the plugin serves the endpoint kind (directly, or through the
+// host's translation to chat for every kind but embeddings).
+func (in Info) Serves(kind string) bool {
+	switch kind {
+	case "", EndpointChat, EndpointResponses, EndpointMessages, EndpointCompletions:
+		return true
+	}
+	return in.lists(kind)
+}
+
+// lists reports whether Endpoints names kind (chat completions when it is empty).
+func (in Info) lists(kind string) bool {
+	if len(in.Endpoints) == 0 {
+		return kind == EndpointChat
+	}
+	for _, k := range in.Endpoints {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// Native reports whether the plugin forwards the client's body of the endpoint kind as is.
+func (in Info) Native(kind string) bool {
+	if kind == "" || kind == EndpointChat {
+		if in.OpenAINative {
+			return true
+		}
+		kind = EndpointChat
+	}
+	for _, k := range in.NativeEndpoints {
+		if k == kind {
+			return true
+		}
+	}
+	return false
 }
 
 // ModelInfo describes one model a plugin serves.
@@ -20,6 +77,9 @@ type ModelInfo struct {
 	ID            string
 	ContextWindow int64
 	Capabilities  []string
+	// Endpoints are the kinds this model serves when the plugin knows; empty means every
+	// kind the plugin serves.
+	Endpoints []string
 }
 
 // Config is what Configure receives. Secrets must never be logged or put in an error.
@@ -66,6 +126,13 @@ type Request struct {
 	RawBody []byte
 	// Stream tells whether the client asked for a stream.
 	Stream bool
+	// Endpoint is the API the client spoke (an Endpoint* kind; "" is chat completions).
+	// The typed fields hold the request translated to chat whatever it is; RawBody holds
+	// the client's own body in this API's format for a plugin whose Info.Native(Endpoint).
+	Endpoint string
+	// Logprobs and TopLogprobs are what the client asked for (TopLogprobs nil: unset).
+	Logprobs    bool
+	TopLogprobs *int32
 }
 
 // Message is one chat message.
@@ -126,6 +193,10 @@ type Response struct {
 	Choices           []Choice
 	Usage             *Usage
 	SystemFingerprint string
+	ServiceTier       string
+	// RawBody is the upstream's whole answer in the request's endpoint format, for a
+	// request that carried RawBody for a native endpoint other than chat completions.
+	RawBody []byte
 }
 
 // Choice is one answer of a Response.
@@ -133,6 +204,8 @@ type Choice struct {
 	Index        int
 	Message      Message
 	FinishReason string
+	// Logprobs is the choice's logprobs object in OpenAI's format, JSON.
+	Logprobs json.RawMessage
 }
 
 // Usage counts tokens.
@@ -151,6 +224,14 @@ type Chunk struct {
 	Model   string
 	Created int64
 	Choices []Delta
+	// Stream-level extras the upstream sent.
+	SystemFingerprint string
+	ServiceTier       string
+	// RawEvent holds the upstream's server-sent events this chunk stands for, framed as
+	// received, for a request that carried RawBody for a native endpoint other than chat
+	// completions. The host writes them to the client as is; Choices still carry the
+	// content. A chunk may hold only RawEvent (an event without content, such as a ping).
+	RawEvent []byte
 }
 
 // Delta is the part of one choice a Chunk adds.
@@ -161,6 +242,34 @@ type Delta struct {
 	ToolCalls    []ToolCall
 	FinishReason string
 	Refusal      string
+	// Logprobs is the delta's logprobs object in OpenAI's format, JSON.
+	Logprobs json.RawMessage
+}
+
+// EmbedRequest is one embeddings request.
+type EmbedRequest struct {
+	ID    string
+	Model string
+	// Input holds the texts to embed, in order.
+	Input []string
+	// Dimensions is what the client asked for, 0 when unset.
+	Dimensions int
+	User       string
+	// Extra holds the top-level fields of the client's body not modelled above.
+	Extra json.RawMessage
+}
+
+// EmbedResponse is the answer to an EmbedRequest: one vector per input, in order.
+type EmbedResponse struct {
+	Model string
+	Data  []Embedding
+	Usage *Usage
+}
+
+// Embedding is one input's vector.
+type Embedding struct {
+	Index  int
+	Vector []float32
 }
 
 // ChunkSender receives the deltas of a stream in order. Send returns an error when the

@@ -157,9 +157,22 @@ type GetInfoResponse struct {
 	Capabilities []string `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	// True when the plugin speaks the OpenAI chat completions format natively and accepts
 	// ChatRequest.raw_body to forward without re-encoding.
-	OpenaiNative  bool `protobuf:"varint,5,opt,name=openai_native,json=openaiNative,proto3" json:"openai_native,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	OpenaiNative bool `protobuf:"varint,5,opt,name=openai_native,json=openaiNative,proto3" json:"openai_native,omitempty"`
+	// New in v1.1. The client APIs the plugin serves, by endpoint kind: "chat.completions",
+	// "responses", "messages", "completions", "embeddings". Every kind except "embeddings" is
+	// served through Complete and Stream (ChatRequest.endpoint says which). Empty means
+	// ["chat.completions"], what every plugin from before v1.1 serves; the host translates
+	// "responses", "messages" and "completions" requests to chat for a plugin that does not
+	// list them.
+	Endpoints []string `protobuf:"bytes,6,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	// New in v1.1. The endpoint kinds whose client body the plugin forwards as is: for these
+	// the host sets ChatRequest.raw_body to the client's own body in that API's format (model
+	// replaced) and the plugin answers in that format too (ChatResponse.raw_body,
+	// ChatChunk.raw_event), besides the typed fields. "chat.completions" here means what
+	// openai_native means.
+	NativeEndpoints []string `protobuf:"bytes,7,rep,name=native_endpoints,json=nativeEndpoints,proto3" json:"native_endpoints,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetInfoResponse) Reset() {
@@ -227,11 +240,28 @@ func (x *GetInfoResponse) GetOpenaiNative() bool {
 	return false
 }
 
+func (x *GetInfoResponse) GetEndpoints() []string {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+func (x *GetInfoResponse) GetNativeEndpoints() []string {
+	if x != nil {
+		return x.NativeEndpoints
+	}
+	return nil
+}
+
 type ModelInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	ContextWindow int64                  `protobuf:"varint,2,opt,name=context_window,json=contextWindow,proto3" json:"context_window,omitempty"`
 	Capabilities  []string               `protobuf:"bytes,3,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	// New in v1.1. The endpoint kinds this model serves when the plugin knows (an
+	// embedding model serves only "embeddings"); empty means every kind the plugin serves.
+	Endpoints     []string `protobuf:"bytes,4,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -283,6 +313,13 @@ func (x *ModelInfo) GetContextWindow() int64 {
 func (x *ModelInfo) GetCapabilities() []string {
 	if x != nil {
 		return x.Capabilities
+	}
+	return nil
+}
+
+func (x *ModelInfo) GetEndpoints() []string {
+	if x != nil {
+		return x.Endpoints
 	}
 	return nil
 }
@@ -439,7 +476,15 @@ type ChatRequest struct {
 	// says openai_native. Empty otherwise. When set, it is authoritative over the typed fields.
 	RawBody []byte `protobuf:"bytes,21,opt,name=raw_body,json=rawBody,proto3" json:"raw_body,omitempty"`
 	// Whether the client asked for a stream (informational: the RPC called decides).
-	Stream        bool `protobuf:"varint,22,opt,name=stream,proto3" json:"stream,omitempty"`
+	Stream bool `protobuf:"varint,22,opt,name=stream,proto3" json:"stream,omitempty"`
+	// New in v1.1. The API the client spoke: "chat.completions" (also when empty),
+	// "responses", "messages" or "completions". The typed fields above always hold the
+	// request translated to chat; raw_body holds the client's body in this API's own format
+	// when the plugin lists the kind in native_endpoints.
+	Endpoint string `protobuf:"bytes,23,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// New in v1.1. logprobs and top_logprobs as the client sent them.
+	Logprobs      bool   `protobuf:"varint,24,opt,name=logprobs,proto3" json:"logprobs,omitempty"`
+	TopLogprobs   *int32 `protobuf:"varint,25,opt,name=top_logprobs,json=topLogprobs,proto3,oneof" json:"top_logprobs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -626,6 +671,27 @@ func (x *ChatRequest) GetStream() bool {
 		return x.Stream
 	}
 	return false
+}
+
+func (x *ChatRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *ChatRequest) GetLogprobs() bool {
+	if x != nil {
+		return x.Logprobs
+	}
+	return false
+}
+
+func (x *ChatRequest) GetTopLogprobs() int32 {
+	if x != nil && x.TopLogprobs != nil {
+		return *x.TopLogprobs
+	}
+	return 0
 }
 
 type Message struct {
@@ -1033,8 +1099,15 @@ type ChatResponse struct {
 	Choices           []*Choice `protobuf:"bytes,5,rep,name=choices,proto3" json:"choices,omitempty"`
 	Usage             *Usage    `protobuf:"bytes,6,opt,name=usage,proto3" json:"usage,omitempty"`
 	SystemFingerprint string    `protobuf:"bytes,7,opt,name=system_fingerprint,json=systemFingerprint,proto3" json:"system_fingerprint,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// New in v1.1. The upstream's whole answer in the request's endpoint format, when the
+	// request carried raw_body for a native endpoint other than "chat.completions". The
+	// host sends it to the client as is; the typed fields still carry the answer (for
+	// validation and rules) and usage (for accounting).
+	RawBody []byte `protobuf:"bytes,8,opt,name=raw_body,json=rawBody,proto3" json:"raw_body,omitempty"`
+	// New in v1.1. The service tier the upstream answered with.
+	ServiceTier   string `protobuf:"bytes,9,opt,name=service_tier,json=serviceTier,proto3" json:"service_tier,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ChatResponse) Reset() {
@@ -1116,12 +1189,28 @@ func (x *ChatResponse) GetSystemFingerprint() string {
 	return ""
 }
 
+func (x *ChatResponse) GetRawBody() []byte {
+	if x != nil {
+		return x.RawBody
+	}
+	return nil
+}
+
+func (x *ChatResponse) GetServiceTier() string {
+	if x != nil {
+		return x.ServiceTier
+	}
+	return ""
+}
+
 type Choice struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Index   int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
 	Message *Message               `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// stop, length, tool_calls, content_filter or function_call.
-	FinishReason  string `protobuf:"bytes,3,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
+	FinishReason string `protobuf:"bytes,3,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
+	// New in v1.1. The choice's logprobs object in OpenAI's format, JSON; empty when none.
+	LogprobsJson  []byte `protobuf:"bytes,4,opt,name=logprobs_json,json=logprobsJson,proto3" json:"logprobs_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1175,6 +1264,13 @@ func (x *Choice) GetFinishReason() string {
 		return x.FinishReason
 	}
 	return ""
+}
+
+func (x *Choice) GetLogprobsJson() []byte {
+	if x != nil {
+		return x.LogprobsJson
+	}
+	return nil
 }
 
 type Usage struct {
@@ -1273,7 +1369,15 @@ type ChatChunk struct {
 	// Set on the final chunk when the upstream reported usage.
 	Usage *Usage `protobuf:"bytes,6,opt,name=usage,proto3" json:"usage,omitempty"`
 	// Set on the final chunk when the upstream failed.
-	Error         *ProviderError `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	Error *ProviderError `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	// New in v1.1. Stream-level extras the upstream sent, carried to the client's chunks.
+	SystemFingerprint string `protobuf:"bytes,8,opt,name=system_fingerprint,json=systemFingerprint,proto3" json:"system_fingerprint,omitempty"`
+	ServiceTier       string `protobuf:"bytes,9,opt,name=service_tier,json=serviceTier,proto3" json:"service_tier,omitempty"`
+	// New in v1.1. For a request that carried raw_body for a native endpoint other than
+	// "chat.completions": the upstream's server-sent events this chunk stands for, framed as
+	// received ("event: ...\ndata: ...\n\n"). The host writes them to the client as is; the
+	// typed deltas still carry the content. The upstream's own terminal events come last.
+	RawEvent      []byte `protobuf:"bytes,10,opt,name=raw_event,json=rawEvent,proto3" json:"raw_event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1357,14 +1461,37 @@ func (x *ChatChunk) GetError() *ProviderError {
 	return nil
 }
 
+func (x *ChatChunk) GetSystemFingerprint() string {
+	if x != nil {
+		return x.SystemFingerprint
+	}
+	return ""
+}
+
+func (x *ChatChunk) GetServiceTier() string {
+	if x != nil {
+		return x.ServiceTier
+	}
+	return ""
+}
+
+func (x *ChatChunk) GetRawEvent() []byte {
+	if x != nil {
+		return x.RawEvent
+	}
+	return nil
+}
+
 type ChoiceDelta struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Index         int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
-	Content       string                 `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
-	ToolCalls     []*ToolCall            `protobuf:"bytes,4,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
-	FinishReason  string                 `protobuf:"bytes,5,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
-	Refusal       string                 `protobuf:"bytes,6,opt,name=refusal,proto3" json:"refusal,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Index        int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Role         string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Content      string                 `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	ToolCalls    []*ToolCall            `protobuf:"bytes,4,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
+	FinishReason string                 `protobuf:"bytes,5,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
+	Refusal      string                 `protobuf:"bytes,6,opt,name=refusal,proto3" json:"refusal,omitempty"`
+	// New in v1.1. The delta's logprobs object in OpenAI's format, JSON; empty when none.
+	LogprobsJson  []byte `protobuf:"bytes,7,opt,name=logprobs_json,json=logprobsJson,proto3" json:"logprobs_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1439,6 +1566,13 @@ func (x *ChoiceDelta) GetRefusal() string {
 		return x.Refusal
 	}
 	return ""
+}
+
+func (x *ChoiceDelta) GetLogprobsJson() []byte {
+	if x != nil {
+		return x.LogprobsJson
+	}
+	return nil
 }
 
 // ProviderError is an upstream failure reported as data.
@@ -1530,6 +1664,219 @@ func (x *ProviderError) GetOutputStarted() bool {
 	return false
 }
 
+// EmbedRequest is one embeddings request (new in v1.1).
+type EmbedRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The upstream model name to call.
+	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	// The texts to embed, in order (a string input is one text).
+	Input []string `protobuf:"bytes,3,rep,name=input,proto3" json:"input,omitempty"`
+	// The dimensions the client asked for, 0 when unset.
+	Dimensions int32  `protobuf:"varint,4,opt,name=dimensions,proto3" json:"dimensions,omitempty"`
+	User       string `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	// Top-level fields of the client's body not modelled above, a JSON object.
+	ExtraJson     []byte `protobuf:"bytes,6,opt,name=extra_json,json=extraJson,proto3" json:"extra_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmbedRequest) Reset() {
+	*x = EmbedRequest{}
+	mi := &file_provider_v1_provider_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmbedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmbedRequest) ProtoMessage() {}
+
+func (x *EmbedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_v1_provider_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmbedRequest.ProtoReflect.Descriptor instead.
+func (*EmbedRequest) Descriptor() ([]byte, []int) {
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *EmbedRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *EmbedRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *EmbedRequest) GetInput() []string {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *EmbedRequest) GetDimensions() int32 {
+	if x != nil {
+		return x.Dimensions
+	}
+	return 0
+}
+
+func (x *EmbedRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *EmbedRequest) GetExtraJson() []byte {
+	if x != nil {
+		return x.ExtraJson
+	}
+	return nil
+}
+
+// EmbedResponse is the answer to an EmbedRequest.
+type EmbedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set when the upstream failed; then the other fields are empty.
+	Error *ProviderError `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// The model that answered, as the upstream names it.
+	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	// One embedding per input text, in the order of EmbedRequest.input.
+	Data          []*Embedding `protobuf:"bytes,3,rep,name=data,proto3" json:"data,omitempty"`
+	Usage         *Usage       `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmbedResponse) Reset() {
+	*x = EmbedResponse{}
+	mi := &file_provider_v1_provider_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmbedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmbedResponse) ProtoMessage() {}
+
+func (x *EmbedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_v1_provider_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmbedResponse.ProtoReflect.Descriptor instead.
+func (*EmbedResponse) Descriptor() ([]byte, []int) {
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *EmbedResponse) GetError() *ProviderError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *EmbedResponse) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *EmbedResponse) GetData() []*Embedding {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *EmbedResponse) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+type Embedding struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Vector        []float32              `protobuf:"fixed32,2,rep,packed,name=vector,proto3" json:"vector,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Embedding) Reset() {
+	*x = Embedding{}
+	mi := &file_provider_v1_provider_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Embedding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Embedding) ProtoMessage() {}
+
+func (x *Embedding) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_v1_provider_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Embedding.ProtoReflect.Descriptor instead.
+func (*Embedding) Descriptor() ([]byte, []int) {
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Embedding) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *Embedding) GetVector() []float32 {
+	if x != nil {
+		return x.Vector
+	}
+	return nil
+}
+
 type CheckHealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1538,7 +1885,7 @@ type CheckHealthRequest struct {
 
 func (x *CheckHealthRequest) Reset() {
 	*x = CheckHealthRequest{}
-	mi := &file_provider_v1_provider_proto_msgTypes[17]
+	mi := &file_provider_v1_provider_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1897,7 @@ func (x *CheckHealthRequest) String() string {
 func (*CheckHealthRequest) ProtoMessage() {}
 
 func (x *CheckHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[17]
+	mi := &file_provider_v1_provider_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1910,7 @@ func (x *CheckHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckHealthRequest.ProtoReflect.Descriptor instead.
 func (*CheckHealthRequest) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{17}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{20}
 }
 
 type CheckHealthResponse struct {
@@ -1579,7 +1926,7 @@ type CheckHealthResponse struct {
 
 func (x *CheckHealthResponse) Reset() {
 	*x = CheckHealthResponse{}
-	mi := &file_provider_v1_provider_proto_msgTypes[18]
+	mi := &file_provider_v1_provider_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1938,7 @@ func (x *CheckHealthResponse) String() string {
 func (*CheckHealthResponse) ProtoMessage() {}
 
 func (x *CheckHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_v1_provider_proto_msgTypes[18]
+	mi := &file_provider_v1_provider_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1951,7 @@ func (x *CheckHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckHealthResponse.ProtoReflect.Descriptor instead.
 func (*CheckHealthResponse) Descriptor() ([]byte, []int) {
-	return file_provider_v1_provider_proto_rawDescGZIP(), []int{18}
+	return file_provider_v1_provider_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CheckHealthResponse) GetOk() bool {
@@ -1626,17 +1973,20 @@ var File_provider_v1_provider_proto protoreflect.FileDescriptor
 const file_provider_v1_provider_proto_rawDesc = "" +
 	"\n" +
 	"\x1aprovider/v1/provider.proto\x12\x16switchyard.provider.v1\"\x10\n" +
-	"\x0eGetInfoRequest\"\xc3\x01\n" +
+	"\x0eGetInfoRequest\"\x8c\x02\n" +
 	"\x0fGetInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x129\n" +
 	"\x06models\x18\x03 \x03(\v2!.switchyard.provider.v1.ModelInfoR\x06models\x12\"\n" +
 	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x12#\n" +
-	"\ropenai_native\x18\x05 \x01(\bR\fopenaiNative\"f\n" +
+	"\ropenai_native\x18\x05 \x01(\bR\fopenaiNative\x12\x1c\n" +
+	"\tendpoints\x18\x06 \x03(\tR\tendpoints\x12)\n" +
+	"\x10native_endpoints\x18\a \x03(\tR\x0fnativeEndpoints\"\x84\x01\n" +
 	"\tModelInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
 	"\x0econtext_window\x18\x02 \x01(\x03R\rcontextWindow\x12\"\n" +
-	"\fcapabilities\x18\x03 \x03(\tR\fcapabilities\"\x83\x02\n" +
+	"\fcapabilities\x18\x03 \x03(\tR\fcapabilities\x12\x1c\n" +
+	"\tendpoints\x18\x04 \x03(\tR\tendpoints\"\x83\x02\n" +
 	"\x10ConfigureRequest\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\tR\binstance\x12#\n" +
 	"\rsettings_json\x18\x02 \x01(\fR\fsettingsJson\x12O\n" +
@@ -1646,7 +1996,7 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"/\n" +
 	"\x11ConfigureResponse\x12\x1a\n" +
-	"\bwarnings\x18\x01 \x03(\tR\bwarnings\"\x88\b\n" +
+	"\bwarnings\x18\x01 \x03(\tR\bwarnings\"\xf9\b\n" +
 	"\vChatRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
@@ -1673,7 +2023,10 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\n" +
 	"extra_json\x18\x14 \x01(\fR\textraJson\x12\x19\n" +
 	"\braw_body\x18\x15 \x01(\fR\arawBody\x12\x16\n" +
-	"\x06stream\x18\x16 \x01(\bR\x06stream\x1a;\n" +
+	"\x06stream\x18\x16 \x01(\bR\x06stream\x12\x1a\n" +
+	"\bendpoint\x18\x17 \x01(\tR\bendpoint\x12\x1a\n" +
+	"\blogprobs\x18\x18 \x01(\bR\blogprobs\x12&\n" +
+	"\ftop_logprobs\x18\x19 \x01(\x05H\x06R\vtopLogprobs\x88\x01\x01\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0e\n" +
@@ -1682,7 +2035,8 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\x05_seedB\x13\n" +
 	"\x11_presence_penaltyB\x14\n" +
 	"\x12_frequency_penaltyB\x16\n" +
-	"\x14_parallel_tool_calls\"\xa2\x02\n" +
+	"\x14_parallel_tool_callsB\x0f\n" +
+	"\r_top_logprobs\"\xa2\x02\n" +
 	"\aMessage\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\tR\acontent\x129\n" +
@@ -1716,7 +2070,7 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\x0eResponseFormat\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1f\n" +
 	"\vjson_schema\x18\x02 \x01(\fR\n" +
-	"jsonSchema\"\xa9\x02\n" +
+	"jsonSchema\"\xe7\x02\n" +
 	"\fChatResponse\x12;\n" +
 	"\x05error\x18\x01 \x01(\v2%.switchyard.provider.v1.ProviderErrorR\x05error\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x14\n" +
@@ -1724,18 +2078,21 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\acreated\x18\x04 \x01(\x03R\acreated\x128\n" +
 	"\achoices\x18\x05 \x03(\v2\x1e.switchyard.provider.v1.ChoiceR\achoices\x123\n" +
 	"\x05usage\x18\x06 \x01(\v2\x1d.switchyard.provider.v1.UsageR\x05usage\x12-\n" +
-	"\x12system_fingerprint\x18\a \x01(\tR\x11systemFingerprint\"~\n" +
+	"\x12system_fingerprint\x18\a \x01(\tR\x11systemFingerprint\x12\x19\n" +
+	"\braw_body\x18\b \x01(\fR\arawBody\x12!\n" +
+	"\fservice_tier\x18\t \x01(\tR\vserviceTier\"\xa3\x01\n" +
 	"\x06Choice\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x129\n" +
 	"\amessage\x18\x02 \x01(\v2\x1f.switchyard.provider.v1.MessageR\amessage\x12#\n" +
-	"\rfinish_reason\x18\x03 \x01(\tR\ffinishReason\"\x87\x02\n" +
+	"\rfinish_reason\x18\x03 \x01(\tR\ffinishReason\x12#\n" +
+	"\rlogprobs_json\x18\x04 \x01(\fR\flogprobsJson\"\x87\x02\n" +
 	"\x05Usage\x12#\n" +
 	"\rprompt_tokens\x18\x01 \x01(\x03R\fpromptTokens\x12+\n" +
 	"\x11completion_tokens\x18\x02 \x01(\x03R\x10completionTokens\x12!\n" +
 	"\ftotal_tokens\x18\x03 \x01(\x03R\vtotalTokens\x120\n" +
 	"\x14cached_prompt_tokens\x18\x04 \x01(\x03R\x12cachedPromptTokens\x12)\n" +
 	"\x10reasoning_tokens\x18\x05 \x01(\x03R\x0freasoningTokens\x12,\n" +
-	"\x12cache_write_tokens\x18\x06 \x01(\x03R\x10cacheWriteTokens\"\x92\x02\n" +
+	"\x12cache_write_tokens\x18\x06 \x01(\x03R\x10cacheWriteTokens\"\x81\x03\n" +
 	"\tChatChunk\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x18\n" +
@@ -1743,7 +2100,11 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\achoices\x18\x04 \x03(\v2#.switchyard.provider.v1.ChoiceDeltaR\achoices\x12\x14\n" +
 	"\x05final\x18\x05 \x01(\bR\x05final\x123\n" +
 	"\x05usage\x18\x06 \x01(\v2\x1d.switchyard.provider.v1.UsageR\x05usage\x12;\n" +
-	"\x05error\x18\a \x01(\v2%.switchyard.provider.v1.ProviderErrorR\x05error\"\xd1\x01\n" +
+	"\x05error\x18\a \x01(\v2%.switchyard.provider.v1.ProviderErrorR\x05error\x12-\n" +
+	"\x12system_fingerprint\x18\b \x01(\tR\x11systemFingerprint\x12!\n" +
+	"\fservice_tier\x18\t \x01(\tR\vserviceTier\x12\x1b\n" +
+	"\traw_event\x18\n" +
+	" \x01(\fR\brawEvent\"\xf6\x01\n" +
 	"\vChoiceDelta\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x18\n" +
@@ -1751,14 +2112,34 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\n" +
 	"tool_calls\x18\x04 \x03(\v2 .switchyard.provider.v1.ToolCallR\ttoolCalls\x12#\n" +
 	"\rfinish_reason\x18\x05 \x01(\tR\ffinishReason\x12\x18\n" +
-	"\arefusal\x18\x06 \x01(\tR\arefusal\"\xf4\x01\n" +
+	"\arefusal\x18\x06 \x01(\tR\arefusal\x12#\n" +
+	"\rlogprobs_json\x18\a \x01(\fR\flogprobsJson\"\xf4\x01\n" +
 	"\rProviderError\x125\n" +
 	"\x04kind\x18\x01 \x01(\x0e2!.switchyard.provider.v1.ErrorKindR\x04kind\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1c\n" +
 	"\tretryable\x18\x03 \x01(\bR\tretryable\x12'\n" +
 	"\x0fupstream_status\x18\x04 \x01(\x05R\x0eupstreamStatus\x12$\n" +
 	"\x0eretry_after_ms\x18\x05 \x01(\x03R\fretryAfterMs\x12%\n" +
-	"\x0eoutput_started\x18\x06 \x01(\bR\routputStarted\"\x14\n" +
+	"\x0eoutput_started\x18\x06 \x01(\bR\routputStarted\"\xac\x01\n" +
+	"\fEmbedRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
+	"\x05model\x18\x02 \x01(\tR\x05model\x12\x14\n" +
+	"\x05input\x18\x03 \x03(\tR\x05input\x12\x1e\n" +
+	"\n" +
+	"dimensions\x18\x04 \x01(\x05R\n" +
+	"dimensions\x12\x12\n" +
+	"\x04user\x18\x05 \x01(\tR\x04user\x12\x1d\n" +
+	"\n" +
+	"extra_json\x18\x06 \x01(\fR\textraJson\"\xce\x01\n" +
+	"\rEmbedResponse\x12;\n" +
+	"\x05error\x18\x01 \x01(\v2%.switchyard.provider.v1.ProviderErrorR\x05error\x12\x14\n" +
+	"\x05model\x18\x02 \x01(\tR\x05model\x125\n" +
+	"\x04data\x18\x03 \x03(\v2!.switchyard.provider.v1.EmbeddingR\x04data\x123\n" +
+	"\x05usage\x18\x04 \x01(\v2\x1d.switchyard.provider.v1.UsageR\x05usage\"9\n" +
+	"\tEmbedding\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x16\n" +
+	"\x06vector\x18\x02 \x03(\x02R\x06vector\"\x14\n" +
 	"\x12CheckHealthRequest\"?\n" +
 	"\x13CheckHealthResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x18\n" +
@@ -1778,13 +2159,14 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\x12\x1a\n" +
 	"\x16ERROR_KIND_UNSUPPORTED\x10\v\x12\x17\n" +
 	"\x13ERROR_KIND_INTERNAL\x10\f\x12\x18\n" +
-	"\x14ERROR_KIND_CANCELLED\x10\r2\xdb\x03\n" +
+	"\x14ERROR_KIND_CANCELLED\x10\r2\xb1\x04\n" +
 	"\bProvider\x12Z\n" +
 	"\aGetInfo\x12&.switchyard.provider.v1.GetInfoRequest\x1a'.switchyard.provider.v1.GetInfoResponse\x12`\n" +
 	"\tConfigure\x12(.switchyard.provider.v1.ConfigureRequest\x1a).switchyard.provider.v1.ConfigureResponse\x12U\n" +
 	"\bComplete\x12#.switchyard.provider.v1.ChatRequest\x1a$.switchyard.provider.v1.ChatResponse\x12R\n" +
 	"\x06Stream\x12#.switchyard.provider.v1.ChatRequest\x1a!.switchyard.provider.v1.ChatChunk0\x01\x12f\n" +
-	"\vCheckHealth\x12*.switchyard.provider.v1.CheckHealthRequest\x1a+.switchyard.provider.v1.CheckHealthResponseBAZ?github.com/switchyard-llm/switchyard/api/provider/v1;providerv1b\x06proto3"
+	"\vCheckHealth\x12*.switchyard.provider.v1.CheckHealthRequest\x1a+.switchyard.provider.v1.CheckHealthResponse\x12T\n" +
+	"\x05Embed\x12$.switchyard.provider.v1.EmbedRequest\x1a%.switchyard.provider.v1.EmbedResponseBAZ?github.com/switchyard-llm/switchyard/api/provider/v1;providerv1b\x06proto3"
 
 var (
 	file_provider_v1_provider_proto_rawDescOnce sync.Once
@@ -1799,7 +2181,7 @@ func file_provider_v1_provider_proto_rawDescGZIP() []byte {
 }
 
 var file_provider_v1_provider_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_provider_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_provider_v1_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_provider_v1_provider_proto_goTypes = []any{
 	(ErrorKind)(0),              // 0: switchyard.provider.v1.ErrorKind
 	(*GetInfoRequest)(nil),      // 1: switchyard.provider.v1.GetInfoRequest
@@ -1819,18 +2201,21 @@ var file_provider_v1_provider_proto_goTypes = []any{
 	(*ChatChunk)(nil),           // 15: switchyard.provider.v1.ChatChunk
 	(*ChoiceDelta)(nil),         // 16: switchyard.provider.v1.ChoiceDelta
 	(*ProviderError)(nil),       // 17: switchyard.provider.v1.ProviderError
-	(*CheckHealthRequest)(nil),  // 18: switchyard.provider.v1.CheckHealthRequest
-	(*CheckHealthResponse)(nil), // 19: switchyard.provider.v1.CheckHealthResponse
-	nil,                         // 20: switchyard.provider.v1.ConfigureRequest.SecretsEntry
-	nil,                         // 21: switchyard.provider.v1.ChatRequest.MetadataEntry
+	(*EmbedRequest)(nil),        // 18: switchyard.provider.v1.EmbedRequest
+	(*EmbedResponse)(nil),       // 19: switchyard.provider.v1.EmbedResponse
+	(*Embedding)(nil),           // 20: switchyard.provider.v1.Embedding
+	(*CheckHealthRequest)(nil),  // 21: switchyard.provider.v1.CheckHealthRequest
+	(*CheckHealthResponse)(nil), // 22: switchyard.provider.v1.CheckHealthResponse
+	nil,                         // 23: switchyard.provider.v1.ConfigureRequest.SecretsEntry
+	nil,                         // 24: switchyard.provider.v1.ChatRequest.MetadataEntry
 }
 var file_provider_v1_provider_proto_depIdxs = []int32{
 	3,  // 0: switchyard.provider.v1.GetInfoResponse.models:type_name -> switchyard.provider.v1.ModelInfo
-	20, // 1: switchyard.provider.v1.ConfigureRequest.secrets:type_name -> switchyard.provider.v1.ConfigureRequest.SecretsEntry
+	23, // 1: switchyard.provider.v1.ConfigureRequest.secrets:type_name -> switchyard.provider.v1.ConfigureRequest.SecretsEntry
 	7,  // 2: switchyard.provider.v1.ChatRequest.messages:type_name -> switchyard.provider.v1.Message
 	9,  // 3: switchyard.provider.v1.ChatRequest.tools:type_name -> switchyard.provider.v1.Tool
 	11, // 4: switchyard.provider.v1.ChatRequest.response_format:type_name -> switchyard.provider.v1.ResponseFormat
-	21, // 5: switchyard.provider.v1.ChatRequest.metadata:type_name -> switchyard.provider.v1.ChatRequest.MetadataEntry
+	24, // 5: switchyard.provider.v1.ChatRequest.metadata:type_name -> switchyard.provider.v1.ChatRequest.MetadataEntry
 	8,  // 6: switchyard.provider.v1.Message.parts:type_name -> switchyard.provider.v1.ContentPart
 	10, // 7: switchyard.provider.v1.Message.tool_calls:type_name -> switchyard.provider.v1.ToolCall
 	17, // 8: switchyard.provider.v1.ChatResponse.error:type_name -> switchyard.provider.v1.ProviderError
@@ -1842,21 +2227,26 @@ var file_provider_v1_provider_proto_depIdxs = []int32{
 	17, // 14: switchyard.provider.v1.ChatChunk.error:type_name -> switchyard.provider.v1.ProviderError
 	10, // 15: switchyard.provider.v1.ChoiceDelta.tool_calls:type_name -> switchyard.provider.v1.ToolCall
 	0,  // 16: switchyard.provider.v1.ProviderError.kind:type_name -> switchyard.provider.v1.ErrorKind
-	1,  // 17: switchyard.provider.v1.Provider.GetInfo:input_type -> switchyard.provider.v1.GetInfoRequest
-	4,  // 18: switchyard.provider.v1.Provider.Configure:input_type -> switchyard.provider.v1.ConfigureRequest
-	6,  // 19: switchyard.provider.v1.Provider.Complete:input_type -> switchyard.provider.v1.ChatRequest
-	6,  // 20: switchyard.provider.v1.Provider.Stream:input_type -> switchyard.provider.v1.ChatRequest
-	18, // 21: switchyard.provider.v1.Provider.CheckHealth:input_type -> switchyard.provider.v1.CheckHealthRequest
-	2,  // 22: switchyard.provider.v1.Provider.GetInfo:output_type -> switchyard.provider.v1.GetInfoResponse
-	5,  // 23: switchyard.provider.v1.Provider.Configure:output_type -> switchyard.provider.v1.ConfigureResponse
-	12, // 24: switchyard.provider.v1.Provider.Complete:output_type -> switchyard.provider.v1.ChatResponse
-	15, // 25: switchyard.provider.v1.Provider.Stream:output_type -> switchyard.provider.v1.ChatChunk
-	19, // 26: switchyard.provider.v1.Provider.CheckHealth:output_type -> switchyard.provider.v1.CheckHealthResponse
-	22, // [22:27] is the sub-list for method output_type
-	17, // [17:22] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	17, // 17: switchyard.provider.v1.EmbedResponse.error:type_name -> switchyard.provider.v1.ProviderError
+	20, // 18: switchyard.provider.v1.EmbedResponse.data:type_name -> switchyard.provider.v1.Embedding
+	14, // 19: switchyard.provider.v1.EmbedResponse.usage:type_name -> switchyard.provider.v1.Usage
+	1,  // 20: switchyard.provider.v1.Provider.GetInfo:input_type -> switchyard.provider.v1.GetInfoRequest
+	4,  // 21: switchyard.provider.v1.Provider.Configure:input_type -> switchyard.provider.v1.ConfigureRequest
+	6,  // 22: switchyard.provider.v1.Provider.Complete:input_type -> switchyard.provider.v1.ChatRequest
+	6,  // 23: switchyard.provider.v1.Provider.Stream:input_type -> switchyard.provider.v1.ChatRequest
+	21, // 24: switchyard.provider.v1.Provider.CheckHealth:input_type -> switchyard.provider.v1.CheckHealthRequest
+	18, // 25: switchyard.provider.v1.Provider.Embed:input_type -> switchyard.provider.v1.EmbedRequest
+	2,  // 26: switchyard.provider.v1.Provider.GetInfo:output_type -> switchyard.provider.v1.GetInfoResponse
+	5,  // 27: switchyard.provider.v1.Provider.Configure:output_type -> switchyard.provider.v1.ConfigureResponse
+	12, // 28: switchyard.provider.v1.Provider.Complete:output_type -> switchyard.provider.v1.ChatResponse
+	15, // 29: switchyard.provider.v1.Provider.Stream:output_type -> switchyard.provider.v1.ChatChunk
+	22, // 30: switchyard.provider.v1.Provider.CheckHealth:output_type -> switchyard.provider.v1.CheckHealthResponse
+	19, // 31: switchyard.provider.v1.Provider.Embed:output_type -> switchyard.provider.v1.EmbedResponse
+	26, // [26:32] is the sub-list for method output_type
+	20, // [20:26] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_provider_v1_provider_proto_init() }
@@ -1871,7 +2261,7 @@ func file_provider_v1_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provider_v1_provider_proto_rawDesc), len(file_provider_v1_provider_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

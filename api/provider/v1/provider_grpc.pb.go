@@ -30,6 +30,7 @@ const (
 	Provider_Complete_FullMethodName    = "/switchyard.provider.v1.Provider/Complete"
 	Provider_Stream_FullMethodName      = "/switchyard.provider.v1.Provider/Stream"
 	Provider_CheckHealth_FullMethodName = "/switchyard.provider.v1.Provider/CheckHealth"
+	Provider_Embed_FullMethodName       = "/switchyard.provider.v1.Provider/Embed"
 )
 
 // ProviderClient is the client API for Provider service.
@@ -68,6 +69,10 @@ type ProviderClient interface {
 	// switchyard_plugin_up says only that the process runs, completed its handshake and was
 	// configured; switchyard_plugin_healthy says what CheckHealth answered last.
 	CheckHealth(ctx context.Context, in *CheckHealthRequest, opts ...grpc.CallOption) (*CheckHealthResponse, error)
+	// Embed answers one embeddings request. New in v1.1: a plugin that does not list
+	// "embeddings" in GetInfoResponse.endpoints is never sent it, and may leave it
+	// unimplemented (codes.Unimplemented).
+	Embed(ctx context.Context, in *EmbedRequest, opts ...grpc.CallOption) (*EmbedResponse, error)
 }
 
 type providerClient struct {
@@ -137,6 +142,16 @@ func (c *providerClient) CheckHealth(ctx context.Context, in *CheckHealthRequest
 	return out, nil
 }
 
+func (c *providerClient) Embed(ctx context.Context, in *EmbedRequest, opts ...grpc.CallOption) (*EmbedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EmbedResponse)
+	err := c.cc.Invoke(ctx, Provider_Embed_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProviderServer is the server API for Provider service.
 // All implementations must embed UnimplementedProviderServer
 // for forward compatibility.
@@ -173,6 +188,10 @@ type ProviderServer interface {
 	// switchyard_plugin_up says only that the process runs, completed its handshake and was
 	// configured; switchyard_plugin_healthy says what CheckHealth answered last.
 	CheckHealth(context.Context, *CheckHealthRequest) (*CheckHealthResponse, error)
+	// Embed answers one embeddings request. New in v1.1: a plugin that does not list
+	// "embeddings" in GetInfoResponse.endpoints is never sent it, and may leave it
+	// unimplemented (codes.Unimplemented).
+	Embed(context.Context, *EmbedRequest) (*EmbedResponse, error)
 	mustEmbedUnimplementedProviderServer()
 }
 
@@ -197,6 +216,9 @@ func (UnimplementedProviderServer) Stream(*ChatRequest, grpc.ServerStreamingServ
 }
 func (UnimplementedProviderServer) CheckHealth(context.Context, *CheckHealthRequest) (*CheckHealthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckHealth not implemented")
+}
+func (UnimplementedProviderServer) Embed(context.Context, *EmbedRequest) (*EmbedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Embed not implemented")
 }
 func (UnimplementedProviderServer) mustEmbedUnimplementedProviderServer() {}
 func (UnimplementedProviderServer) testEmbeddedByValue()                  {}
@@ -302,6 +324,24 @@ func _Provider_CheckHealth_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Provider_Embed_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EmbedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProviderServer).Embed(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Provider_Embed_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProviderServer).Embed(ctx, req.(*EmbedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Provider_ServiceDesc is the grpc.ServiceDesc for Provider service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -324,6 +364,10 @@ var Provider_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckHealth",
 			Handler:    _Provider_CheckHealth_Handler,
+		},
+		{
+			MethodName: "Embed",
+			Handler:    _Provider_Embed_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
