@@ -39,13 +39,17 @@ type state struct {
 // New returns an unconfigured provider.
 func New() *Anthropic { return &Anthropic{} }
 
-// Info describes the plugin. Models are left to the host's catalogue.
+// Info describes the plugin. Models are left to the host's catalogue. It serves chat
+// completions by translation and Anthropic's own messages API natively; the host
+// translates responses and completions requests to chat for it.
 func (a *Anthropic) Info(context.Context) (provider.Info, error) {
 	return provider.Info{
-		Name:         "anthropic",
-		Version:      Version,
-		Capabilities: []string{"stream", "tools", "vision"},
-		OpenAINative: false,
+		Name:            "anthropic",
+		Version:         Version,
+		Capabilities:    []string{"stream", "tools", "vision"},
+		OpenAINative:    false,
+		Endpoints:       []string{provider.EndpointChat, provider.EndpointMessages, provider.EndpointCountTokens},
+		NativeEndpoints: []string{provider.EndpointMessages, provider.EndpointCountTokens},
 	}, nil
 }
 
@@ -114,11 +118,18 @@ func (a *Anthropic) configured() (*state, error) {
 	return st, nil
 }
 
-// Complete sends one Messages API request and translates the answer.
+// Complete sends one Messages API request and translates the answer; a client's own
+// Messages body is forwarded as is (messages.go).
 func (a *Anthropic) Complete(ctx context.Context, req *provider.Request) (*provider.Response, error) {
 	st, err := a.configured()
 	if err != nil {
 		return nil, err
+	}
+	if native(req) {
+		return completeMessages(ctx, st, req)
+	}
+	if req.Endpoint == provider.EndpointCountTokens && len(req.RawBody) > 0 {
+		return countTokens(ctx, st, req)
 	}
 	params, err := buildParams(req, &st.settings)
 	if err != nil {
@@ -137,6 +148,9 @@ func (a *Anthropic) Stream(ctx context.Context, req *provider.Request, out provi
 	st, err := a.configured()
 	if err != nil {
 		return nil, err
+	}
+	if native(req) {
+		return streamMessages(ctx, st, req, out)
 	}
 	params, err := buildParams(req, &st.settings)
 	if err != nil {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -84,34 +86,9 @@ func TestConformance(t *testing.T) {
 // TestCrash checks that an injected crash reaches the host as a transport error, with
 // the plugin's last words on its stderr.
 func TestCrash(t *testing.T) {
-	bin := binary(t)
-	var stderr syncBuffer
-	cmd := exec.Command(bin)
-	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  pluginhost.HandshakeConfig(),
-		VersionedPlugins: pluginhost.VersionedPlugins(),
-		Cmd:              cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		GRPCDialOptions:  pluginhost.DialOptions(),
-		StartTimeout:     10 * time.Second,
-		Stderr:           &stderr,
-		Logger:           hclog.New(&hclog.LoggerOptions{Output: &stderr, Level: hclog.Warn}),
-	})
-	defer client.Kill()
-	rpc, err := client.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := rpc.Dispense(pluginhost.PluginName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := raw.(provider.Provider)
+	p, client, stderr := start(t, binary(t), "")
 	ctx := context.Background()
-	if err := p.Configure(ctx, provider.Config{Instance: "mock"}); err != nil {
-		t.Fatal(err)
-	}
-	_, err = p.Stream(ctx, &provider.Request{Model: "mock-small", Metadata: map[string]string{"mock.fail": "crash", "mock.fail_after_chunks": "1"}}, discard{})
+	_, err := p.Stream(ctx, &provider.Request{Model: "mock-small", Metadata: map[string]string{"mock.fail": "crash", "mock.fail_after_chunks": "1"}}, discard{})
 	if !pluginhost.IsTransportError(err) || status.Code(err) != codes.Unavailable {
 		t.Fatalf("err = %v, want an Unavailable transport error", err)
 	}
@@ -124,6 +101,74 @@ func TestCrash(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "mock: injected crash") {
 		t.Fatalf("stderr = %q", stderr.String())
+	}
+}
+
+// start runs the plugin binary as the host does, configured as instance "mock" with
+// settings, and returns the host's side of it; the plugin is killed when the test ends.
+func start(t *testing.T, bin, settings string) (provider.Provider, *plugin.Client, *syncBuffer) {
+	t.Helper()
+	stderr := &syncBuffer{}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  pluginhost.HandshakeConfig(),
+		VersionedPlugins: pluginhost.VersionedPlugins(),
+		Cmd:              exec.Command(bin),
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		GRPCDialOptions:  pluginhost.DialOptions(),
+		StartTimeout:     10 * time.Second,
+		Stderr:           stderr,
+		Logger:           hclog.New(&hclog.LoggerOptions{Output: stderr, Level: hclog.Warn}),
+	})
+	t.Cleanup(client.Kill)
+	rpc, err := client.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := rpc.Dispense(pluginhost.PluginName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := raw.(provider.Provider)
+	if err := p.Configure(context.Background(), provider.Config{Instance: "mock", Settings: json.RawMessage(settings)}); err != nil {
+		t.Fatal(err)
+	}
+	return p, client, stderr
+}
+
+// TestBinaryEmbed checks embeddings through the built binary: the plugin lists the kind
+// and Embed answers over the real go-plugin transport, the same vectors as in process.
+func TestBinaryEmbed(t *testing.T) {
+	p, _, stderr := start(t, binary(t), `{"embedding_dimensions":32}`)
+	ctx := context.Background()
+	info, err := p.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Serves(provider.EndpointEmbeddings) {
+		t.Fatalf("Info.Endpoints = %v, without embeddings", info.Endpoints)
+	}
+	e, ok := p.(provider.Embedder)
+	if !ok {
+		t.Fatalf("%T does not implement provider.Embedder", p)
+	}
+	resp, err := e.Embed(ctx, &provider.EmbedRequest{Model: "mock-embed", Input: []string{"hello world", "goodbye"}})
+	if err != nil {
+		t.Fatalf("Embed: %v\nstderr: %s", err, stderr.String())
+	}
+	if len(resp.Data) != 2 || resp.Usage == nil || resp.Usage.PromptTokens != 3+2 {
+		t.Fatalf("got %d vectors, usage %+v", len(resp.Data), resp.Usage)
+	}
+	for i, d := range resp.Data {
+		want := embedding("mock-embed", []string{"hello world", "goodbye"}[i], 32)
+		if d.Index != i || !slices.Equal(d.Vector, want) {
+			t.Errorf("data[%d] = %d: %v, want %v", i, d.Index, d.Vector, want)
+		}
+	}
+	_, err = e.Embed(ctx, &provider.EmbedRequest{Model: "mock-embed", Input: []string{"x"},
+		Extra: json.RawMessage(`{"metadata":{"mock.fail":"quota_exhausted"}}`)})
+	var pe *provider.Error
+	if !errors.As(err, &pe) || pe.Kind != provider.KindQuotaExhausted {
+		t.Fatalf("injected failure: %v, want an in-band quota_exhausted", err)
 	}
 }
 

@@ -53,10 +53,20 @@ type Settings struct {
 	ToolCall bool `json:"tool_call"`
 	// Reply replaces the generated answer text.
 	Reply string `json:"reply"`
+	// EmbeddingDimensions is the length of the vectors Embed answers when the request does
+	// not ask for dimensions.
+	EmbeddingDimensions int `json:"embedding_dimensions"`
 }
 
+// Embedding sizes: the default, and the largest a request or the settings may ask for
+// (bigger than any real model's, small enough that a vector always fits a gRPC message).
+const (
+	defaultEmbeddingDimensions = 64
+	maxEmbeddingDimensions     = 4096
+)
+
 func defaultSettings() Settings {
-	return Settings{ChunkDelayMs: 5, FailAfterChunks: 2}
+	return Settings{ChunkDelayMs: 5, FailAfterChunks: 2, EmbeddingDimensions: defaultEmbeddingDimensions}
 }
 
 // parseSettings decodes the settings strictly: unknown keys and bad values are errors.
@@ -88,6 +98,9 @@ func (s Settings) validate() error {
 		if v < 0 {
 			return fmt.Errorf("%s: must not be negative, got %d", name, v)
 		}
+	}
+	if s.EmbeddingDimensions < 1 || s.EmbeddingDimensions > maxEmbeddingDimensions {
+		return fmt.Errorf("embedding_dimensions: must be between 1 and %d, got %d", maxEmbeddingDimensions, s.EmbeddingDimensions)
 	}
 	return nil
 }
@@ -136,6 +149,8 @@ func (s Settings) withMetadata(md map[string]string) (Settings, error) {
 			s.ToolCall, err = strconv.ParseBool(v)
 		case "reply":
 			s.Reply = v
+		case "embedding_dimensions":
+			s.EmbeddingDimensions, err = atoi(v)
 		default:
 			err = fmt.Errorf("unknown knob")
 		}

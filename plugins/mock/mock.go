@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,11 +18,22 @@ import (
 // Version is the plugin's version, stamped by the build.
 var Version = "dev"
 
-// Models the mock serves, with their context windows.
+// Models the mock serves, with their context windows. The chat models list no endpoints,
+// so they serve every kind the plugin does (embeddings too); mock-embed serves only
+// embeddings, like a real embedding model.
 var models = []provider.ModelInfo{
 	{ID: "mock-small", ContextWindow: 8192, Capabilities: []string{"stream", "tools", "json"}},
 	{ID: "mock-large", ContextWindow: 128000, Capabilities: []string{"stream", "tools", "json"}},
 	{ID: "mock-echo", ContextWindow: 32768, Capabilities: []string{"stream", "tools", "json"}},
+	{ID: "mock-embed", ContextWindow: 8192, Endpoints: []string{provider.EndpointEmbeddings}},
+}
+
+// endpoints are the kinds the mock serves. It is native for none but chat: the host
+// translates responses, messages and completions requests to chat for it, which is what
+// the mock exists to exercise.
+var endpoints = []string{
+	provider.EndpointChat, provider.EndpointResponses, provider.EndpointMessages,
+	provider.EndpointCompletions, provider.EndpointEmbeddings,
 }
 
 // Mock is the mock provider. The zero value is not usable; call New. It is safe for
@@ -52,6 +64,7 @@ func (m *Mock) Info(context.Context) (provider.Info, error) {
 		Version:      Version,
 		Models:       models,
 		Capabilities: []string{"stream", "tools", "json"},
+		Endpoints:    endpoints,
 	}, nil
 }
 
@@ -91,13 +104,14 @@ type plan struct {
 	fail  string // the failure to inject, "" for none
 }
 
-// prepare resolves the request's knobs and decides whether it fails. An *Error return is
-// the request's in-band answer.
-func (m *Mock) prepare(req *provider.Request) (plan, error) {
+// resolve applies the request's knobs, decides whether the request fails and finds its
+// model: what chat and embeddings requests share. An *Error return is the request's
+// in-band answer.
+func (m *Mock) resolve(model string, md map[string]string) (plan, error) {
 	m.mu.Lock()
 	s, instance := m.settings, m.instance
 	m.mu.Unlock()
-	s, err := s.withMetadata(req.Metadata)
+	s, err := s.withMetadata(md)
 	if err != nil {
 		return plan{}, err
 	}
@@ -107,23 +121,49 @@ func (m *Mock) prepare(req *provider.Request) (plan, error) {
 		m.mu.Unlock()
 	}
 	p := plan{s: s}
-	if s.Fail != "" && inList(s.FailModels, req.Model) && inList(s.FailInstances, instance) && m.countFailure(s) {
+	if s.Fail != "" && inList(s.FailModels, model) && inList(s.FailInstances, instance) && m.countFailure(s) {
 		p.fail = s.Fail
 	}
 	if provider.Kind(p.fail).Valid() {
 		return p, injected(provider.Kind(p.fail), s.RetryAfterMs)
 	}
-	mi, ok := findModel(req.Model)
+	mi, ok := findModel(model)
 	if !ok {
 		return p, &provider.Error{Kind: provider.KindNotFound, UpstreamStatus: 404,
-			Message: fmt.Sprintf("mock: the model %q does not exist", req.Model)}
+			Message: fmt.Sprintf("mock: the model %q does not exist", model)}
 	}
 	p.model = mi
-	if n := promptTokens(req); n > mi.ContextWindow {
+	return p, nil
+}
+
+// prepare resolves a chat request and checks that its model serves chat and that the
+// prompt fits the model's window.
+func (m *Mock) prepare(req *provider.Request) (plan, error) {
+	p, err := m.resolve(req.Model, req.Metadata)
+	if err != nil {
+		return p, err
+	}
+	if !serves(p.model, provider.EndpointChat) {
+		// What OpenAI answers for an embedding model on the chat endpoint; not_found lets
+		// the host fall back to a target that has a chat model.
+		return p, &provider.Error{Kind: provider.KindNotFound, UpstreamStatus: 404,
+			Message: fmt.Sprintf("mock: %s is not a chat model", req.Model)}
+	}
+	if n := promptTokens(req); n > p.model.ContextWindow {
 		return p, &provider.Error{Kind: provider.KindContextLengthExceeded, UpstreamStatus: 400,
-			Message: fmt.Sprintf("mock: this model's maximum context length is %d tokens, the request has %d", mi.ContextWindow, n)}
+			Message: fmt.Sprintf("mock: this model's maximum context length is %d tokens, the request has %d", p.model.ContextWindow, n)}
+	}
+	if req.Logprobs && req.TopLogprobs != nil && (*req.TopLogprobs < 0 || *req.TopLogprobs > maxTopLogprobs) {
+		return p, &provider.Error{Kind: provider.KindInvalidRequest, UpstreamStatus: 400,
+			Message: fmt.Sprintf("mock: top_logprobs must be between 0 and %d, got %d", maxTopLogprobs, *req.TopLogprobs)}
 	}
 	return p, nil
+}
+
+// serves reports whether the model serves the endpoint kind (every kind when it lists
+// none).
+func serves(mi provider.ModelInfo, kind string) bool {
+	return len(mi.Endpoints) == 0 || slices.Contains(mi.Endpoints, kind)
 }
 
 // countFailure reports whether this request is among the first fail_times matching ones.
@@ -216,15 +256,20 @@ func (m *Mock) Complete(ctx context.Context, req *provider.Request) (*provider.R
 		return nil, injected(provider.KindUpstreamUnavailable, p.s.RetryAfterMs)
 	}
 	a := answer(req, p)
+	choice := provider.Choice{
+		Message:      provider.Message{Role: "assistant", Content: a.text, ToolCalls: a.toolCalls},
+		FinishReason: a.finish,
+	}
+	if req.Logprobs {
+		choice.Logprobs = logprobsJSON(req.Model, topLogprobs(req), 0, wordsOf(a.text))
+	}
 	return &provider.Response{
-		ID:      responseID(req),
-		Model:   req.Model,
-		Created: time.Now().Unix(),
-		Choices: []provider.Choice{{
-			Message:      provider.Message{Role: "assistant", Content: a.text, ToolCalls: a.toolCalls},
-			FinishReason: a.finish,
-		}},
-		Usage: a.usage,
+		ID:                responseID(req),
+		Model:             req.Model,
+		Created:           time.Now().Unix(),
+		Choices:           []provider.Choice{choice},
+		Usage:             a.usage,
+		SystemFingerprint: fingerprint(req.Model),
 	}, nil
 }
 
@@ -242,8 +287,11 @@ func (m *Mock) Stream(ctx context.Context, req *provider.Request, out provider.C
 		return nil, ctx.Err()
 	}
 	a := answer(req, p)
-	id, created := responseID(req), time.Now().Unix()
+	id, created, fp := responseID(req), time.Now().Unix(), fingerprint(req.Model)
 	deltas := a.deltas()
+	if req.Logprobs {
+		withLogprobs(deltas, req.Model, topLogprobs(req))
+	}
 	sent := 0
 	for i, d := range deltas {
 		if sent == p.s.FailAfterChunks {
@@ -267,7 +315,7 @@ func (m *Mock) Stream(ctx context.Context, req *provider.Request, out provider.C
 		if err := sleep(ctx, ms(delay)); err != nil {
 			return nil, err
 		}
-		if err := out.Send(&provider.Chunk{ID: id, Model: req.Model, Created: created, Choices: []provider.Delta{d}}); err != nil {
+		if err := out.Send(&provider.Chunk{ID: id, Model: req.Model, Created: created, SystemFingerprint: fp, Choices: []provider.Delta{d}}); err != nil {
 			return nil, err
 		}
 		sent++
@@ -285,4 +333,7 @@ func (m *Mock) Stream(ctx context.Context, req *provider.Request, out provider.C
 	return a.usage, nil
 }
 
-var _ provider.Provider = (*Mock)(nil)
+var (
+	_ provider.Provider = (*Mock)(nil)
+	_ provider.Embedder = (*Mock)(nil)
+)

@@ -177,6 +177,10 @@ func classifyStreamError(data []byte) *provider.Error {
 		status = http.StatusNotFound
 	case has("timeout"):
 		status = http.StatusGatewayTimeout
+	case has("invalid_"):
+		// The Responses API's failure codes for the request's own content (invalid_prompt,
+		// invalid_image...): no target would do better.
+		status = http.StatusBadRequest
 	}
 	e := provider.ClassifyHTTP(status, nil, data)
 	e.UpstreamStatus = 0 // the stream itself answered 200

@@ -27,7 +27,7 @@ func FuzzRawOptions(f *testing.F) {
 	f.Add([]byte(`{"model":"m","stream_options":null}`), true)
 	f.Add([]byte(`{"model":"m","stream":true,"stream_options":{"include_usage":true}}`), false)
 	f.Fuzz(func(t *testing.T, raw []byte, stream bool) {
-		_, _ = rawOptions(raw, stream)
+		_, _ = rawOptions(raw, stream, true)
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	oai "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/packages/ssestream"
+	"github.com/openai/openai-go/v3/responses"
 
 	"github.com/switchyard-llm/switchyard/sdk/provider"
 )
@@ -27,6 +28,16 @@ var Version = "dev"
 
 // capabilities of the plugin as a whole; the catalogue says what each model can do.
 var capabilities = []string{"stream", "tools", "json", "vision"}
+
+// endpoints are the client APIs the plugin serves, and nativeEndpoints those whose client
+// body it forwards as is (the same APIs upstream). Anthropic's messages is left to the
+// host's translation to chat.
+var (
+	endpoints = []string{provider.EndpointChat, provider.EndpointResponses,
+		provider.EndpointCompletions, provider.EndpointEmbeddings}
+	nativeEndpoints = []string{provider.EndpointChat, provider.EndpointResponses,
+		provider.EndpointCompletions}
+)
 
 // Provider is the OpenAI-compatible provider. The zero value is ready for Configure. It is
 // safe for concurrent use; a Configure replaces the client for the calls that follow.
@@ -40,10 +51,13 @@ func New() *Provider { return &Provider{} }
 
 // state is everything Configure builds; it never changes afterwards.
 type state struct {
-	settings  Settings
-	transport *http.Transport
-	chat      oai.ChatCompletionService
-	models    oai.ModelService
+	settings    Settings
+	transport   *http.Transport
+	chat        oai.ChatCompletionService
+	responses   responses.ResponseService
+	completions oai.CompletionService
+	embeddings  oai.EmbeddingService
+	models      oai.ModelService
 	// secrets are removed from every error message: the API key and the configured
 	// header and query values.
 	secrets []string
@@ -52,10 +66,12 @@ type state struct {
 // Info describes the plugin. It knows no models without configuration.
 func (p *Provider) Info(context.Context) (provider.Info, error) {
 	return provider.Info{
-		Name:         "openai",
-		Version:      Version,
-		Capabilities: capabilities,
-		OpenAINative: true,
+		Name:            "openai",
+		Version:         Version,
+		Capabilities:    capabilities,
+		OpenAINative:    true,
+		Endpoints:       endpoints,
+		NativeEndpoints: nativeEndpoints,
 	}, nil
 }
 
@@ -129,10 +145,13 @@ func newState(s Settings, key string) *state {
 		opts = append(opts, option.WithQuery(k, v))
 	}
 	st := &state{
-		settings:  s,
-		transport: tr,
-		chat:      oai.NewChatCompletionService(opts...),
-		models:    oai.NewModelService(opts...),
+		settings:    s,
+		transport:   tr,
+		chat:        oai.NewChatCompletionService(opts...),
+		responses:   responses.NewResponseService(opts...),
+		completions: oai.NewCompletionService(opts...),
+		embeddings:  oai.NewEmbeddingService(opts...),
+		models:      oai.NewModelService(opts...),
 	}
 	if key != "" {
 		st.secrets = append(st.secrets, key)
@@ -195,24 +214,56 @@ func probeTimeout(ctx context.Context, now time.Time) time.Duration {
 	return d
 }
 
-// callOptions are the per-call options: Azure's deployment path and the failure capture.
-func (st *state) callOptions(model string, failed **httpFailure) []option.RequestOption {
+// callOptions are the per-call options: Azure's paths and the failure capture. On Azure,
+// chat, completions and embeddings live under the model's deployment; responses is one
+// path for the resource, the deployment named by the body's model (see sendResponses).
+func (st *state) callOptions(kind, model string, failed **httpFailure) []option.RequestOption {
 	opts := []option.RequestOption{option.WithMiddleware(captureFailures(failed))}
 	if az := st.settings.Azure; az != nil {
-		dep := az.Deployments[model]
-		if dep == "" {
-			dep = model
+		if kind == provider.EndpointResponses {
+			return append(opts, option.WithBaseURL(az.Endpoint+"/openai/"))
 		}
-		opts = append(opts, option.WithBaseURL(az.Endpoint+"/openai/deployments/"+url.PathEscape(dep)+"/"))
+		opts = append(opts, option.WithBaseURL(az.Endpoint+"/openai/deployments/"+url.PathEscape(st.deployment(model))+"/"))
 	}
 	return opts
+}
+
+// deployment is the Azure deployment of a model: the one settings map it to, else the
+// model's own name.
+func (st *state) deployment(model string) string {
+	if dep := st.settings.Azure.Deployments[model]; dep != "" {
+		return dep
+	}
+	return model
+}
+
+// nativeKind is the upstream API a request goes to as it is: responses or completions
+// when the host sent the client's body of that API, else chat (typed fields, or a chat
+// body). A body of an API the plugin is not native for is never forwarded (the typed
+// fields, always a chat request, serve it).
+func nativeKind(r *provider.Request) string {
+	if len(r.RawBody) > 0 {
+		switch r.Endpoint {
+		case provider.EndpointResponses, provider.EndpointCompletions:
+			return r.Endpoint
+		}
+	}
+	return provider.EndpointChat
+}
+
+// chatRawBody is the chat body the host sent, nil when the request is typed only.
+func chatRawBody(r *provider.Request) []byte {
+	if r.Endpoint == "" || r.Endpoint == provider.EndpointChat {
+		return r.RawBody
+	}
+	return nil
 }
 
 // bodyOptions returns the parameters and options that carry the request's body: the raw
 // body when the host sent one, else the typed fields.
 func (st *state) bodyOptions(r *provider.Request, stream bool) (oai.ChatCompletionNewParams, []option.RequestOption, error) {
-	if len(r.RawBody) > 0 {
-		opts, err := rawOptions(r.RawBody, stream)
+	if raw := chatRawBody(r); len(raw) > 0 {
+		opts, err := rawOptions(raw, stream, true)
 		return oai.ChatCompletionNewParams{}, opts, err
 	}
 	params, err := buildParams(r, st.settings.MaxTokensField, stream)
@@ -223,8 +274,15 @@ func (st *state) bodyOptions(r *provider.Request, stream bool) (oai.ChatCompleti
 	return params, opts, err
 }
 
-// Complete sends one chat completion and maps the answer.
+// Complete sends one chat completion and maps the answer; a responses or completions body
+// goes to that API instead (responses.go, completions.go).
 func (p *Provider) Complete(ctx context.Context, r *provider.Request) (*provider.Response, error) {
+	switch nativeKind(r) {
+	case provider.EndpointResponses:
+		return p.completeResponses(ctx, r)
+	case provider.EndpointCompletions:
+		return p.completeCompletions(ctx, r)
+	}
 	st, res, err := p.send(ctx, r, false)
 	if err != nil {
 		return nil, err
@@ -253,23 +311,48 @@ func (p *Provider) send(ctx context.Context, r *provider.Request, stream bool) (
 	if err != nil {
 		return nil, nil, provider.NewError(provider.KindInvalidRequest, "openai: %v", err)
 	}
+	res, err := st.do(ctx, provider.EndpointChat, r.Model, bodyOpts, func(opts []option.RequestOption) error {
+		_, err := st.chat.New(ctx, params, opts...)
+		return err
+	})
+	return st, res, err
+}
+
+// do makes one upstream call of the kind through openai-go and returns the raw response,
+// whose body the caller decodes itself (see response.go) and must close. call runs the
+// service's method with the options it is given. Errors are already classified.
+func (st *state) do(ctx context.Context, kind, model string, bodyOpts []option.RequestOption, call func([]option.RequestOption) error) (*http.Response, error) {
 	var failed *httpFailure
 	var res *http.Response
-	opts := append(st.callOptions(r.Model, &failed), bodyOpts...)
+	opts := append(st.callOptions(kind, model, &failed), bodyOpts...)
 	opts = append(opts, option.WithResponseBodyInto(&res))
-	if _, err := st.chat.New(ctx, params, opts...); err != nil {
-		return nil, nil, classify(ctx, err, failed, st.secrets)
+	if err := call(opts); err != nil {
+		return nil, classify(ctx, err, failed, st.secrets)
 	}
 	if res == nil || res.Body == nil {
-		return nil, nil, provider.NewError(provider.KindUpstreamUnavailable, "the upstream sent no answer")
+		return nil, provider.NewError(provider.KindUpstreamUnavailable, "the upstream sent no answer")
 	}
-	return st, res, nil
+	return res, nil
 }
 
 // maxAnswer bounds a whole answer's body: more could not reach the host anyway.
 const maxAnswer = provider.MaxMessageSize
 
 // readBody reads a whole answer, in one allocation when its length is known.
+// readJSON reads and closes an answer's body and decodes it into dst; it returns the body.
+// Errors are classified.
+func (st *state) readJSON(ctx context.Context, res *http.Response, dst any) ([]byte, error) {
+	body, err := readBody(res)
+	_ = res.Body.Close()
+	if err == nil {
+		err = json.Unmarshal(body, dst)
+	}
+	if err != nil {
+		return nil, classify(ctx, err, nil, st.secrets)
+	}
+	return body, nil
+}
+
 func readBody(res *http.Response) ([]byte, error) {
 	if n := res.ContentLength; n >= 0 && n <= maxAnswer {
 		b := make([]byte, n)
@@ -292,8 +375,15 @@ var errAnswerTooLarge = errors.New("the answer is larger than 64 MiB")
 
 // Stream sends a streaming chat completion, forwards each chunk's deltas to out and
 // returns the usage of the final usage chunk. A stream that ends without "data: [DONE]"
-// before every choice finished is an upstream_unavailable error, never a clean end.
+// before every choice finished is an upstream_unavailable error, never a clean end. A
+// responses or completions body goes to that API instead (responses.go, completions.go).
 func (p *Provider) Stream(ctx context.Context, r *provider.Request, out provider.ChunkSender) (*provider.Usage, error) {
+	switch nativeKind(r) {
+	case provider.EndpointResponses:
+		return p.streamResponses(ctx, r, out)
+	case provider.EndpointCompletions:
+		return p.streamCompletions(ctx, r, out)
+	}
 	// This is what ChatCompletionService.NewStreaming does, with a decoder that remembers
 	// whether [DONE] came (NewStreaming ends the same way on [DONE] and on a cut
 	// connection) and chunks decoded by the plugin (see response.go).
@@ -402,4 +492,7 @@ func isDone(data []byte) bool {
 	return len(data) >= 6 && string(data[:6]) == "[DONE]"
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.Embedder = (*Provider)(nil)
+)

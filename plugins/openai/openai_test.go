@@ -220,7 +220,7 @@ func TestCompleteResponse(t *testing.T) {
 		name:    "text",
 		fixture: "completion.json",
 		want: &provider.Response{ID: "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT", Model: "gpt-4o-2024-08-06", Created: 1741569952,
-			SystemFingerprint: "fp_fc9f1d7035",
+			SystemFingerprint: "fp_fc9f1d7035", ServiceTier: "default",
 			Choices: []provider.Choice{{Index: 0, FinishReason: "stop", Message: provider.Message{Role: "assistant",
 				Content: "Hello! How can I assist you today?", Extra: json.RawMessage(`{"annotations":[]}`)}}},
 			Usage: &provider.Usage{PromptTokens: 19, CompletionTokens: 10, TotalTokens: 29, CachedPromptTokens: 12, ReasoningTokens: 3}},

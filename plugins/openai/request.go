@@ -100,6 +100,14 @@ func buildParams(r *provider.Request, maxTokensField string, stream bool) (oai.C
 	if r.ParallelToolCalls != nil {
 		p.ParallelToolCalls = param.NewOpt(*r.ParallelToolCalls)
 	}
+	if r.Logprobs {
+		// The same fields in Extra, if the host also left them there, win: they are what
+		// the client sent.
+		p.Logprobs = param.NewOpt(true)
+		if r.TopLogprobs != nil {
+			p.TopLogprobs = param.NewOpt(int64(*r.TopLogprobs))
+		}
+	}
 	if len(r.Metadata) > 0 {
 		p.Metadata = shared.Metadata(r.Metadata)
 	}
@@ -227,10 +235,12 @@ func encodeTool(t provider.Tool) ([]byte, error) {
 }
 
 // rawOptions returns the options that send the host's RawBody as the request body. For a
-// stream, stream_options.include_usage is set to true unless the body already says so (the
-// host needs usage; it decides what the client sees); for a whole answer, stream and
-// stream_options are removed. Every other byte is the client's.
-func rawOptions(raw []byte, stream bool) ([]option.RequestOption, error) {
+// stream, "stream": true is ensured and, when askUsage, stream_options.include_usage is set
+// to true unless the body already says so (the host needs usage; it decides what the
+// client sees); for a whole answer, stream and stream_options are removed. So the body
+// always asks for what the RPC the host called expects. Every other byte is the client's.
+// askUsage is false for the Responses API, which reports usage in every stream.
+func rawOptions(raw []byte, stream, askUsage bool) ([]option.RequestOption, error) {
 	if !stream && !mayHoldStreamKey(raw) {
 		// The common whole-answer body: nothing to remove, so no need to split it (nor to
 		// check it again: the host parsed it).
@@ -256,6 +266,9 @@ func rawOptions(raw []byte, stream bool) ([]option.RequestOption, error) {
 	}
 	if s, ok := top["stream"]; !ok || !bytes.Equal(bytes.TrimSpace(s), []byte("true")) {
 		opts = append(opts, option.WithJSONSet("stream", true))
+	}
+	if !askUsage {
+		return opts, nil
 	}
 	var so map[string]json.RawMessage
 	switch soRaw, ok := top["stream_options"]; {

@@ -21,14 +21,16 @@ type wireCompletion struct {
 	Model             flexString   `json:"model"`
 	Created           flexInt      `json:"created"`
 	SystemFingerprint flexString   `json:"system_fingerprint"`
+	ServiceTier       flexString   `json:"service_tier"`
 	Choices           []wireChoice `json:"choices"`
 	Usage             *wireUsage   `json:"usage"`
 }
 
 type wireChoice struct {
-	Index        flexInt     `json:"index"`
-	Message      wireMessage `json:"message"`
-	FinishReason flexString  `json:"finish_reason"`
+	Index        flexInt         `json:"index"`
+	Message      wireMessage     `json:"message"`
+	FinishReason flexString      `json:"finish_reason"`
+	Logprobs     json.RawMessage `json:"logprobs"`
 }
 
 // wireMessage is an answer's message: the modelled fields, and every other non-null field
@@ -115,12 +117,14 @@ type wireUsage struct {
 // wireChunk is the part of a chat.completion.chunk the plugin reads. Error is set when the
 // event is an error event ({"error": ...}).
 type wireChunk struct {
-	ID      flexString        `json:"id"`
-	Model   flexString        `json:"model"`
-	Created flexInt           `json:"created"`
-	Choices []wireDeltaChoice `json:"choices"`
-	Usage   *wireUsage        `json:"usage"`
-	Error   json.RawMessage   `json:"error"`
+	ID                flexString        `json:"id"`
+	Model             flexString        `json:"model"`
+	Created           flexInt           `json:"created"`
+	SystemFingerprint flexString        `json:"system_fingerprint"`
+	ServiceTier       flexString        `json:"service_tier"`
+	Choices           []wireDeltaChoice `json:"choices"`
+	Usage             *wireUsage        `json:"usage"`
+	Error             json.RawMessage   `json:"error"`
 }
 
 type wireDeltaChoice struct {
@@ -131,7 +135,17 @@ type wireDeltaChoice struct {
 		Refusal   flexString       `json:"refusal"`
 		ToolCalls []answerToolCall `json:"tool_calls"`
 	} `json:"delta"`
-	FinishReason flexString `json:"finish_reason"`
+	FinishReason flexString      `json:"finish_reason"`
+	Logprobs     json.RawMessage `json:"logprobs"`
+}
+
+// rawObject is a JSON value kept as is when it is an object; null, absent or any other
+// type (a server's false, say) reads as none.
+func rawObject(v json.RawMessage) json.RawMessage {
+	if v = bytes.TrimSpace(v); len(v) == 0 || v[0] != '{' {
+		return nil
+	}
+	return bytes.Clone(v)
 }
 
 // decodeCompletion decodes a chat.completion body.
@@ -145,6 +159,7 @@ func decodeCompletion(body []byte) (*provider.Response, error) {
 		Model:             string(c.Model),
 		Created:           int64(c.Created),
 		SystemFingerprint: string(c.SystemFingerprint),
+		ServiceTier:       string(c.ServiceTier),
 		Choices:           make([]provider.Choice, 0, len(c.Choices)),
 	}
 	for i := range c.Choices {
@@ -159,7 +174,8 @@ func decodeCompletion(body []byte) (*provider.Response, error) {
 		if ch.Message.role != "" {
 			m.Role = ch.Message.role
 		}
-		r.Choices = append(r.Choices, provider.Choice{Index: int(ch.Index), Message: m, FinishReason: string(ch.FinishReason)})
+		r.Choices = append(r.Choices, provider.Choice{Index: int(ch.Index), Message: m, FinishReason: string(ch.FinishReason),
+			Logprobs: rawObject(ch.Logprobs)})
 	}
 	if c.Usage != nil {
 		r.Usage = usageFrom(c.Usage)
@@ -181,7 +197,9 @@ func usageFrom(u *wireUsage) *provider.Usage {
 
 // chunkFrom maps a chat.completion.chunk that has choices.
 func chunkFrom(c *wireChunk) *provider.Chunk {
-	out := &provider.Chunk{ID: string(c.ID), Model: string(c.Model), Created: int64(c.Created), Choices: make([]provider.Delta, 0, len(c.Choices))}
+	out := &provider.Chunk{ID: string(c.ID), Model: string(c.Model), Created: int64(c.Created),
+		SystemFingerprint: string(c.SystemFingerprint), ServiceTier: string(c.ServiceTier),
+		Choices: make([]provider.Delta, 0, len(c.Choices))}
 	for i := range c.Choices {
 		ch := &c.Choices[i]
 		d := provider.Delta{
@@ -190,6 +208,7 @@ func chunkFrom(c *wireChunk) *provider.Chunk {
 			Content:      string(ch.Delta.Content),
 			Refusal:      string(ch.Delta.Refusal),
 			FinishReason: string(ch.FinishReason),
+			Logprobs:     rawObject(ch.Logprobs),
 		}
 		for _, tc := range ch.Delta.ToolCalls {
 			d.ToolCalls = append(d.ToolCalls, provider.ToolCall{

@@ -45,6 +45,11 @@ type Settings struct {
 	// "max_completion_tokens", "max_tokens", or "auto" (the default): max_completion_tokens
 	// for api.openai.com and Azure, max_tokens for every other server.
 	MaxTokensField string `json:"max_tokens_field"`
+	// EmbeddingEncodingFormat is the encoding_format Embed asks the upstream for:
+	// "base64" (the default: about a third of the bytes of "float", and the exact float32
+	// bits) or "float", for a server that refuses base64. Either shape of answer is read,
+	// whatever was asked, since some servers ignore the field.
+	EmbeddingEncodingFormat string `json:"embedding_encoding_format"`
 }
 
 // AzureSettings configures Azure OpenAI.
@@ -124,6 +129,13 @@ func parseSettings(raw json.RawMessage) (Settings, error) {
 	case "max_tokens", "max_completion_tokens":
 	default:
 		return Settings{}, fmt.Errorf("settings: max_tokens_field must be \"auto\", \"max_tokens\" or \"max_completion_tokens\", got %q", s.MaxTokensField)
+	}
+	switch s.EmbeddingEncodingFormat {
+	case "":
+		s.EmbeddingEncodingFormat = "base64"
+	case "base64", "float":
+	default:
+		return Settings{}, fmt.Errorf("settings: embedding_encoding_format must be \"base64\" or \"float\", got %q", s.EmbeddingEncodingFormat)
 	}
 	for k := range s.Headers {
 		if k == "" || strings.ContainsAny(k, " \t\r\n:") {

@@ -31,6 +31,10 @@ const (
 	EndpointMessages    = "messages"
 	EndpointCompletions = "completions"
 	EndpointEmbeddings  = "embeddings"
+	// EndpointCountTokens is Anthropic's POST /v1/messages/count_tokens, served through
+	// Complete by a plugin that lists it natively: Request.RawBody is the client's body,
+	// and the answer's Usage.PromptTokens the count (RawBody the upstream's JSON).
+	EndpointCountTokens = "messages.count_tokens"
 )
 
 // Serves reports whether the plugin serves the endpoint kind (directly, or through the

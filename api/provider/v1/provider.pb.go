@@ -163,7 +163,9 @@ type GetInfoResponse struct {
 	// served through Complete and Stream (ChatRequest.endpoint says which). Empty means
 	// ["chat.completions"], what every plugin from before v1.1 serves; the host translates
 	// "responses", "messages" and "completions" requests to chat for a plugin that does not
-	// list them.
+	// list them. "messages.count_tokens" (Anthropic's token counting) is served through
+	// Complete by a plugin listing it in native_endpoints too: raw_body is the client's body,
+	// the answer's usage.prompt_tokens the count and raw_body the upstream's JSON.
 	Endpoints []string `protobuf:"bytes,6,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	// New in v1.1. The endpoint kinds whose client body the plugin forwards as is: for these
 	// the host sets ChatRequest.raw_body to the client's own body in that API's format (model
