@@ -23,6 +23,8 @@ func TestEncodersMatchEncodingJSON(t *testing.T) {
 				{Index: 0, Message: provider.Message{Role: "assistant", ToolCalls: calls, Refusal: s}, FinishReason: "tool_calls"},
 				{Index: 1, Message: provider.Message{Content: s, ToolCalls: calls}}}},
 			{Usage: &provider.Usage{PromptTokens: 1, TotalTokens: 9}},
+			{ServiceTier: s, SystemFingerprint: "fp", Choices: []provider.Choice{{Message: provider.Message{Content: "a"},
+				Logprobs: json.RawMessage(` {"content": [{"token": "<a&b>", "logprob": -0.5}]} `)}, {Logprobs: json.RawMessage(`{not json`)}}},
 		} {
 			if got, want := EncodeCompletion(r, s), refEncodeCompletion(r, s); !bytes.Equal(got, want) {
 				t.Errorf("completion\n got %s\nwant %s", got, want)
@@ -32,6 +34,7 @@ func TestEncodersMatchEncodingJSON(t *testing.T) {
 			{Choices: []provider.Delta{{Role: "assistant", Content: s}}},
 			{Choices: []provider.Delta{{Index: 2, Refusal: s, ToolCalls: calls, FinishReason: s}, {}}},
 			{},
+			{ServiceTier: "default", SystemFingerprint: s, Choices: []provider.Delta{{Content: "a", Logprobs: json.RawMessage(`{"content":[]}`)}}},
 		} {
 			if got, want := EncodeChunk(c, s, s, 42), refEncodeChunk(c, s, s, 42); !bytes.Equal(got, want) {
 				t.Errorf("chunk\n got %s\nwant %s", got, want)

@@ -87,6 +87,7 @@ var knownFields = map[string]bool{
 	"response_format": true, "stream": true, "stream_options": true, "seed": true,
 	"presence_penalty": true, "frequency_penalty": true, "n": true, "user": true,
 	"reasoning_effort": true, "parallel_tool_calls": true, "metadata": true,
+	"logprobs": true, "top_logprobs": true,
 }
 
 // DecodeChat decodes and checks a chat completion body. Errors are *Error with status 400.
@@ -220,6 +221,20 @@ func DecodeChat(body []byte) (*ChatRequest, error) {
 	}
 	if err := field(top, "reasoning_effort", &r.ReasoningEffort); err != nil {
 		return nil, err
+	}
+	if err := field(top, "logprobs", &r.Logprobs); err != nil {
+		return nil, err
+	}
+	var topLP *int64
+	if err := optInt(top, "top_logprobs", &topLP); err != nil {
+		return nil, err
+	}
+	if topLP != nil {
+		if *topLP < 0 || *topLP > 20 {
+			return nil, BadRequest("top_logprobs", "top_logprobs must be between 0 and 20")
+		}
+		n := int32(*topLP)
+		r.TopLogprobs = &n
 	}
 	if raw, ok := top.get("parallel_tool_calls"); ok && !isNull(raw) {
 		var b bool

@@ -54,10 +54,13 @@ func TestDecodeChat(t *testing.T) {
 				t.Errorf("rules must see every metadata key: %v", c.Metadata)
 			}
 		}},
-		{name: "unknown fields kept", body: `{"model":"m","messages":[{"role":"user","content":"x","cache_control":{"type":"ephemeral"}}],"logprobs":true,"prediction":{"type":"content","content":"y"}}`, check: func(t *testing.T, c *ChatRequest) {
+		{name: "unknown fields kept", body: `{"model":"m","messages":[{"role":"user","content":"x","cache_control":{"type":"ephemeral"}}],"logprobs":true,"top_logprobs":2,"prediction":{"type":"content","content":"y"}}`, check: func(t *testing.T, c *ChatRequest) {
 			var extra map[string]json.RawMessage
-			if err := json.Unmarshal(c.Provider.Extra, &extra); err != nil || string(extra["logprobs"]) != "true" || string(extra["prediction"]) != `{"type":"content","content":"y"}` {
+			if err := json.Unmarshal(c.Provider.Extra, &extra); err != nil || len(extra) != 1 || string(extra["prediction"]) != `{"type":"content","content":"y"}` {
 				t.Errorf("extra %s", c.Provider.Extra)
+			}
+			if !c.Provider.Logprobs || c.Provider.TopLogprobs == nil || *c.Provider.TopLogprobs != 2 {
+				t.Errorf("logprobs %v top %v: typed since protocol v1.1", c.Provider.Logprobs, c.Provider.TopLogprobs)
 			}
 			if string(c.Provider.Messages[0].Extra) != `{"cache_control":{"type":"ephemeral"}}` {
 				t.Errorf("message extra %s", c.Provider.Messages[0].Extra)

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
 	"unicode/utf8"
 
@@ -69,12 +71,18 @@ func AppendCompletion(dst []byte, r *provider.Response, model string) []byte {
 		}
 		b = append(b, `},"finish_reason":`...)
 		b = appendJSONString(b, ch.FinishReason)
-		b = append(b, `,"logprobs":null}`...)
+		b = append(b, `,"logprobs":`...)
+		b = appendRawJSON(b, ch.Logprobs)
+		b = append(b, '}')
 	}
 	b = append(b, ']')
 	if r.Usage != nil {
 		b = append(b, `,"usage":`...)
 		b = appendUsage(b, r.Usage)
+	}
+	if r.ServiceTier != "" {
+		b = append(b, `,"service_tier":`...)
+		b = appendJSONString(b, r.ServiceTier)
 	}
 	if r.SystemFingerprint != "" {
 		b = append(b, `,"system_fingerprint":`...)
@@ -135,9 +143,36 @@ func AppendChunk(dst []byte, c *provider.Chunk, id, model string, created int64)
 		} else {
 			b = append(b, "null"...)
 		}
-		b = append(b, `,"logprobs":null}`...)
+		b = append(b, `,"logprobs":`...)
+		b = appendRawJSON(b, d.Logprobs)
+		b = append(b, '}')
 	}
-	return append(b, "]}"...)
+	b = append(b, ']')
+	if c.ServiceTier != "" {
+		b = append(b, `,"service_tier":`...)
+		b = appendJSONString(b, c.ServiceTier)
+	}
+	if c.SystemFingerprint != "" {
+		b = append(b, `,"system_fingerprint":`...)
+		b = appendJSONString(b, c.SystemFingerprint)
+	}
+	return append(b, '}')
+}
+
+// appendRawJSON appends a JSON value a plugin passed on (a logprobs object) as
+// encoding/json writes a json.RawMessage: compacted and HTML-escaped, null when empty or
+// invalid. Logprobs are rare, so this path is not tuned.
+func appendRawJSON(b []byte, v json.RawMessage) []byte {
+	if len(v) == 0 {
+		return append(b, "null"...)
+	}
+	var c bytes.Buffer
+	if err := json.Compact(&c, v); err != nil {
+		return append(b, "null"...)
+	}
+	var e bytes.Buffer
+	json.HTMLEscape(&e, c.Bytes())
+	return append(b, e.Bytes()...)
 }
 
 func appendChunkHead(b []byte, id, model string, created int64) []byte {

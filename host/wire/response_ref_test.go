@@ -16,14 +16,15 @@ type completion struct {
 	Model             string   `json:"model"`
 	Choices           []choice `json:"choices"`
 	Usage             *usage   `json:"usage,omitempty"`
+	ServiceTier       string   `json:"service_tier,omitempty"`
 	SystemFingerprint string   `json:"system_fingerprint,omitempty"`
 }
 
 type choice struct {
-	Index        int       `json:"index"`
-	Message      message   `json:"message"`
-	FinishReason string    `json:"finish_reason"`
-	Logprobs     *struct{} `json:"logprobs"`
+	Index        int             `json:"index"`
+	Message      message         `json:"message"`
+	FinishReason string          `json:"finish_reason"`
+	Logprobs     json.RawMessage `json:"logprobs"`
 }
 
 type message struct {
@@ -101,7 +102,7 @@ func refToolCalls(calls []provider.ToolCall, stream bool) []toolCall {
 // model named in the body: the one that answered.
 func refEncodeCompletion(r *provider.Response, model string) []byte {
 	c := completion{ID: r.ID, Object: "chat.completion", Created: r.Created, Model: model,
-		Usage: refUsage(r.Usage), SystemFingerprint: r.SystemFingerprint, Choices: make([]choice, len(r.Choices))}
+		Usage: refUsage(r.Usage), ServiceTier: r.ServiceTier, SystemFingerprint: r.SystemFingerprint, Choices: make([]choice, len(r.Choices))}
 	for i, ch := range r.Choices {
 		m := message{Role: ch.Message.Role, ToolCalls: refToolCalls(ch.Message.ToolCalls, false)}
 		if m.Role == "" {
@@ -115,7 +116,7 @@ func refEncodeCompletion(r *provider.Response, model string) []byte {
 			ref := ch.Message.Refusal
 			m.Refusal = &ref
 		}
-		c.Choices[i] = choice{Index: ch.Index, Message: m, FinishReason: ch.FinishReason}
+		c.Choices[i] = choice{Index: ch.Index, Message: m, FinishReason: ch.FinishReason, Logprobs: refRaw(ch.Logprobs)}
 	}
 	b, _ := json.Marshal(c)
 	return b
@@ -128,14 +129,23 @@ type chunk struct {
 	Model             string        `json:"model"`
 	Choices           []chunkChoice `json:"choices"`
 	Usage             *usage        `json:"usage,omitempty"`
+	ServiceTier       string        `json:"service_tier,omitempty"`
 	SystemFingerprint string        `json:"system_fingerprint,omitempty"`
 }
 
 type chunkChoice struct {
-	Index        int       `json:"index"`
-	Delta        delta     `json:"delta"`
-	FinishReason *string   `json:"finish_reason"`
-	Logprobs     *struct{} `json:"logprobs"`
+	Index        int             `json:"index"`
+	Delta        delta           `json:"delta"`
+	FinishReason *string         `json:"finish_reason"`
+	Logprobs     json.RawMessage `json:"logprobs"`
+}
+
+// refRaw is a plugin's JSON value as encoding/json keeps it: nil (null) unless valid.
+func refRaw(v json.RawMessage) json.RawMessage {
+	if len(v) == 0 || !json.Valid(v) {
+		return nil
+	}
+	return v
 }
 
 type delta struct {
@@ -147,9 +157,10 @@ type delta struct {
 
 // EncodeChunk writes one stream delta as an OpenAI chat.completion.chunk object.
 func refEncodeChunk(c *provider.Chunk, id, model string, created int64) []byte {
-	out := chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, Choices: make([]chunkChoice, len(c.Choices))}
+	out := chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, Choices: make([]chunkChoice, len(c.Choices)),
+		ServiceTier: c.ServiceTier, SystemFingerprint: c.SystemFingerprint}
 	for i, d := range c.Choices {
-		cc := chunkChoice{Index: d.Index, Delta: delta{Role: d.Role, ToolCalls: refToolCalls(d.ToolCalls, true)}}
+		cc := chunkChoice{Index: d.Index, Delta: delta{Role: d.Role, ToolCalls: refToolCalls(d.ToolCalls, true)}, Logprobs: refRaw(d.Logprobs)}
 		if d.Content != "" {
 			content := d.Content
 			cc.Delta.Content = &content
