@@ -133,7 +133,7 @@ func build(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.
 	seen := map[string]bool{}
 	for _, r := range cfg.Rules {
 		specs = append(specs, rules.Spec{Name: r.Name, Path: r.Module, Config: r.ConfigJSON(), Mode: r.Mode,
-			OnError: r.OnError, Headers: r.Headers,
+			OnError: r.OnError, Headers: r.Headers, ContentBytes: r.ContentBytes(),
 			Limits: rules.Limits{Deadline: r.Deadline.D(), MemoryMiB: r.Memory, Pool: r.Pool}})
 		for _, h := range r.Headers {
 			if !seen[h] {

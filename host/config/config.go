@@ -107,8 +107,70 @@ type Rule struct {
 	Pool     int            `yaml:"pool"`     // instances, default 4
 	// Headers lists the request headers the rule may see.
 	Headers []string `yaml:"headers"`
+	// Content, when set, lets the rule see the prompt (request.content): the last user
+	// message and the system prompt cut to Content.MaxBytes, and facts about them. Off by
+	// default: a rule sees no prompt text unless its entry asks.
+	Content *RuleContent `yaml:"content"`
 	// Golden is a golden case file or folder the module must pass before it is swapped in.
 	Golden string `yaml:"golden"`
+}
+
+// MaxContentBytes is the largest rules[].content.max_bytes: what the rule engine accepts
+// (abi.MaxContentBytes; this package imports nothing of the host).
+const MaxContentBytes = 64 << 10
+
+// RuleContent is a rule's content: {max_bytes: N}.
+type RuleContent struct {
+	// MaxBytes is how much of each text the rule sees, 1..MaxContentBytes (required).
+	MaxBytes int `yaml:"max_bytes"`
+}
+
+// ContentBytes returns the rule's content.max_bytes, 0 for a rule without content.
+func (r Rule) ContentBytes() int {
+	if r.Content == nil {
+		return 0
+	}
+	return r.Content.MaxBytes
+}
+
+// UnmarshalYAML decodes content: {max_bytes: N} strictly and checks N, so that a bad
+// value is reported with its line and key path like a bad duration. Problems come back
+// as a *yaml.TypeError, which yaml.v3 collects while decoding the rest of the file (an
+// unknown key elsewhere is still found); an unknown key here reads as the decoder's own
+// "field x not found" message, which the unknown-key pass reports like any other.
+func (c *RuleContent) UnmarshalYAML(n *yaml.Node) error {
+	bad := func(line int, format string, args ...any) error {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: ", line) + fmt.Sprintf(format, args...)}}
+	}
+	if n.Kind != yaml.MappingNode {
+		return bad(n.Line, "content: want {max_bytes: N} with N in 1..%d", MaxContentBytes)
+	}
+	var errs []string
+	var value *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch k := n.Content[i]; k.Value {
+		case "max_bytes":
+			value = n.Content[i+1]
+		default:
+			errs = append(errs, fmt.Sprintf("line %d: field %s not found in type config.RuleContent", k.Line, k.Value))
+		}
+	}
+	if len(errs) > 0 {
+		return &yaml.TypeError{Errors: errs}
+	}
+	if value == nil {
+		return bad(n.Line, "content: max_bytes is required, 1..%d", MaxContentBytes)
+	}
+	type plain RuleContent // without this method
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	if p.MaxBytes < 1 || p.MaxBytes > MaxContentBytes {
+		return bad(value.Line, "%d is out of range: want 1..%d (leave content out for a rule that needs no prompt text)", p.MaxBytes, MaxContentBytes)
+	}
+	*c = RuleContent(p)
+	return nil
 }
 
 // ConfigJSON returns the rule's config as JSON.

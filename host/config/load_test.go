@@ -81,6 +81,38 @@ func TestParse(t *testing.T) {
 			}
 		}},
 		{name: "bad access log", text: minimal + "log: {access: verbose}\n", wantErr: `log: access "verbose": want on, off or errors`},
+		{name: "rule content", text: minimal + "rules:\n  - name: r\n    module: r.wasm\n    content:\n      max_bytes: 4096\n  - {name: s, module: s.wasm}\n",
+			check: func(t *testing.T, f *File) {
+				if f.Rules[0].ContentBytes() != 4096 || f.Rules[1].Content != nil || f.Rules[1].ContentBytes() != 0 {
+					t.Errorf("content: %+v %+v", f.Rules[0].Content, f.Rules[1].Content)
+				}
+			}},
+		{name: "rule content from a variable", text: minimal + "rules:\n  - name: r\n    module: r.wasm\n    content:\n      max_bytes: ${N:-512}\n",
+			check: func(t *testing.T, f *File) {
+				if f.Rules[0].ContentBytes() != 512 {
+					t.Errorf("content: %+v", f.Rules[0].Content)
+				}
+			}},
+		{name: "rule content null is off", text: minimal + "rules:\n  - {name: r, module: r.wasm, content: null}\n",
+			check: func(t *testing.T, f *File) {
+				if f.Rules[0].Content != nil {
+					t.Errorf("content: %+v", f.Rules[0].Content)
+				}
+			}},
+		{name: "rule content zero", text: minimal + "rules:\n  - name: r\n    module: r.wasm\n    content:\n      max_bytes: 0\n",
+			wantErr: `line 13: rules[0].content.max_bytes: 0 is out of range: want 1..65536`},
+		{name: "rule content too large", text: minimal + "rules:\n  - {name: r, module: r.wasm, content: {max_bytes: 65537}}\n",
+			wantErr: `line 10: rules[0]: 65537 is out of range: want 1..65536`},
+		{name: "rule content without max_bytes", text: minimal + "rules:\n  - name: r\n    module: r.wasm\n    content: {}\n",
+			wantErr: `line 12: rules[0].content: content: max_bytes is required, 1..65536`},
+		{name: "rule content not a mapping", text: minimal + "rules:\n  - name: r\n    module: r.wasm\n    content: 4096\n",
+			wantErr: `line 12: rules[0].content: content: want {max_bytes: N}`},
+		{name: "rule content wrong type", text: minimal + "rules:\n  - name: r\n    module: r.wasm\n    content:\n      max_bytes: lots\n",
+			wantErr: `line 13: rules[0].content.max_bytes: cannot use str "lots" as int`},
+		{name: "rule content unknown key", text: minimal + "rules:\n  - name: r\n    module: r.wasm\n    content:\n      max_bytes: 10\n      min_bytes: 1\n",
+			wantErr: `line 14: rules[0].content.min_bytes: unknown key "min_bytes"`},
+		{name: "rule content problem and an unknown key elsewhere", text: minimal + "rules:\n  - {name: r, module: r.wasm, content: {max_bytes: 0}}\nsurprise: 1\n",
+			wantErr: `unknown key "surprise"`},
 		{name: "credential header for a rule", text: minimal + "rules:\n  - {name: r, module: r.wasm, headers: [X-Tenant, Authorization]}\n", wantErr: `rules[0] (r): headers: "authorization" carries the client's credentials`},
 		{name: "every credential header refused", text: minimal + "rules:\n  - {name: r, module: r.wasm, headers: [proxy-authorization, cookie, x-api-key, api-key]}\n", wantErr: `"api-key" carries`},
 		{name: "plugin env", text: strings.Replace(minimal, "plugin: ./plugin", "plugin: ./plugin\n    env: [HTTPS_PROXY, SSL_CERT_FILE]", 1), check: func(t *testing.T, f *File) {

@@ -36,6 +36,7 @@ type Chain struct {
 	shadow     []*rule
 	all        []*rule
 	validators []*rule // active rules that export sy_validate, in order
+	content    int     // the largest Spec.ContentBytes of the rules; 0 when none opted in
 	opts       Options // Previous cleared: a chain never keeps its predecessor alive
 	logger     *slog.Logger
 
@@ -55,6 +56,7 @@ type rule struct {
 	config  []byte
 	headers []string
 	hdrKey  string
+	content int // Spec.ContentBytes
 	failAt  int
 	key     string // what must be equal for a reload to share the rule (reuseKey)
 
@@ -120,6 +122,7 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Chain, error) {
 			return nil, &LoadError{Rule: s.Name, Path: s.Path, Err: err}
 		}
 		c.all = append(c.all, r)
+		c.content = max(c.content, r.content)
 		if r.spec.Mode == ModeShadow {
 			c.shadow = append(c.shadow, r)
 		} else {
@@ -156,7 +159,10 @@ func (c *Chain) loadRule(ctx context.Context, s Spec, seen map[string]bool, old 
 	if len(s.Config) > 0 && !json.Valid(s.Config) {
 		return nil, errors.New("config is not valid JSON")
 	}
-	r := &rule{spec: s, limits: s.Limits.withDefaults(), config: s.Config}
+	if s.ContentBytes < 0 || s.ContentBytes > abi.MaxContentBytes {
+		return nil, fmt.Errorf("content max_bytes %d is not 1..%d (or 0 for none)", s.ContentBytes, abi.MaxContentBytes)
+	}
+	r := &rule{spec: s, limits: s.Limits.withDefaults(), config: s.Config, content: s.ContentBytes}
 	if r.limits.MemoryMiB > 4096 {
 		return nil, fmt.Errorf("memory limit %d MiB is over 4096", r.limits.MemoryMiB)
 	}
@@ -217,8 +223,8 @@ func reuseKey(r *rule) string {
 	if cfg == "" {
 		cfg = "{}" // what sy_init receives for none
 	}
-	return fmt.Sprintf("%s\x00%q\x00%q\x00%q\x00%q\x00%d\x00%d\x00%d\x00%d\x00%s",
-		r.sha, r.spec.Path, r.spec.Mode, r.spec.OnError, r.headers,
+	return fmt.Sprintf("%s\x00%q\x00%q\x00%q\x00%q\x00%d\x00%d\x00%d\x00%d\x00%d\x00%s",
+		r.sha, r.spec.Path, r.spec.Mode, r.spec.OnError, r.headers, r.content,
 		r.limits.Deadline, r.limits.MemoryMiB, r.limits.Pool, r.failAt, cfg)
 }
 
@@ -262,6 +268,13 @@ func (r *rule) closeCache(ctx context.Context) {
 		_ = r.cache.Close(ctx)
 	}
 }
+
+// ContentBytes is the largest content max_bytes of the chain's rules (shadow
+// rules included), 0 when no rule opted in to request.content. The pipeline
+// computes Input.Request.Content at this size, and only when it is not 0, so
+// a chain without such a rule costs nothing for it; the encoder cuts the
+// texts to each rule's own size.
+func (c *Chain) ContentBytes() int { return c.content }
 
 // Rules describes the loaded rules in configured order.
 func (c *Chain) Rules() []RuleInfo {
@@ -333,28 +346,37 @@ func (c *Chain) Close(ctx context.Context) error {
 }
 
 // encoded is one encoding of an input, shared by consecutive rules that
-// see the same headers. The pool keeps its buffer between evaluations.
+// see the same headers and the same content size. The pool keeps its buffer
+// between evaluations.
 type encoded struct {
-	key  string
-	data []byte
-	sum  string // hex sha256 of data, "" until asked for
-	ok   bool
+	key     string
+	content int
+	data    []byte
+	sum     string // hex sha256 of data, "" until asked for
+	ok      bool
+}
+
+// same reports whether the current encoding is what r sees of an input
+// with content (or without, when hasContent is false: then the content size
+// makes no difference).
+func (e *encoded) same(r *rule, hasContent bool) bool {
+	return e.ok && e.key == r.hdrKey && (e.content == r.content || !hasContent)
 }
 
 // input returns the sy_route input of in as r sees it.
 func (e *encoded) input(in *Input, r *rule) []byte {
-	if !e.ok || e.key != r.hdrKey {
-		e.data = abi.AppendInput(e.data[:0], in, r.headers)
-		e.key, e.sum, e.ok = r.hdrKey, "", true
+	if !e.same(r, in.Request.Content != nil) {
+		e.data = abi.AppendInputFor(e.data[:0], in, r.headers, r.content)
+		e.key, e.content, e.sum, e.ok = r.hdrKey, r.content, "", true
 	}
 	return e.data
 }
 
 // validateInput returns the sy_validate input of in as r sees it.
 func (e *encoded) validateInput(in *ValidateInput, r *rule) []byte {
-	if !e.ok || e.key != r.hdrKey {
-		e.data = abi.AppendValidateInput(e.data[:0], in, r.headers)
-		e.key, e.sum, e.ok = r.hdrKey, "", true
+	if !e.same(r, in.Request.Content != nil) {
+		e.data = abi.AppendValidateInputFor(e.data[:0], in, r.headers, r.content)
+		e.key, e.content, e.sum, e.ok = r.hdrKey, r.content, "", true
 	}
 	return e.data
 }

@@ -3,6 +3,8 @@ package rules
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchyard-llm/switchyard/host/rules/abi"
+	"github.com/switchyard-llm/switchyard/host/rules/internal/testkit"
 )
 
 // TestEvaluateOutcomes runs one fixture per case through a one-rule chain
@@ -248,6 +251,43 @@ func TestHeadersFiltered(t *testing.T) {
 	}
 }
 
+// TestContentPerRule: each rule of a chain sees request.content as its own
+// Spec says, whatever the rules around it see (the chain shares one encoding
+// between rules only when their view is the same), and the chain reports the
+// largest size for the pipeline.
+func TestContentPerRule(t *testing.T) {
+	no := wat(t, "noopinion.wat")
+	specs := []Spec{
+		{Name: "plain", Path: no},
+		{Name: "small", Path: no, ContentBytes: 8},
+		{Name: "small-too", Path: no, ContentBytes: 8},
+		{Name: "plain-again", Path: no},
+		{Name: "large", Path: no, ContentBytes: 4096, Headers: []string{"x-tenant"}},
+		{Name: "shadow", Path: no, ContentBytes: 16, Mode: ModeShadow},
+	}
+	c := load(t, Options{}, specs...)
+	if got := c.ContentBytes(); got != 4096 {
+		t.Fatalf("ContentBytes() = %d, want 4096", got)
+	}
+	if got := load(t, Options{}, Spec{Name: "plain", Path: no}).ContentBytes(); got != 0 {
+		t.Fatalf("a chain without content rules: ContentBytes() = %d", got)
+	}
+	for _, in := range []*Input{testInput(), testkit.InputWithContent()} {
+		in.Trace = true
+		res := c.Evaluate(context.Background(), in)
+		if len(res.Trace) != len(specs) {
+			t.Fatalf("%d traces", len(res.Trace))
+		}
+		for i, tr := range res.Trace {
+			s := specs[i]
+			sum := sha256.Sum256(abi.AppendInputFor(nil, in, s.Headers, s.ContentBytes))
+			if tr.InputSHA256 != hex.EncodeToString(sum[:]) {
+				t.Errorf("rule %s (content %d, input with content %v) saw another input", s.Name, s.ContentBytes, in.Request.Content != nil)
+			}
+		}
+	}
+}
+
 // TestConcurrentEvaluate runs many evaluations and validations at once over
 // small pools, with rules that loop now and then; run it with -race.
 func TestConcurrentEvaluate(t *testing.T) {
@@ -332,6 +372,8 @@ func TestLoadSpecErrors(t *testing.T) {
 		{name: "bad mode", specs: []Spec{{Name: "x", Path: decide, Mode: "passive"}}, errHas: `mode "passive"`},
 		{name: "bad on_error", specs: []Spec{{Name: "x", Path: decide, OnError: "retry"}}, errHas: `on_error "retry"`},
 		{name: "config not json", specs: []Spec{{Name: "x", Path: decide, Config: []byte("{")}}, errHas: "config is not valid JSON"},
+		{name: "content too large", specs: []Spec{{Name: "x", Path: decide, ContentBytes: abi.MaxContentBytes + 1}}, errHas: "content max_bytes 65537 is not 1..65536"},
+		{name: "content negative", specs: []Spec{{Name: "x", Path: decide, ContentBytes: -1}}, errHas: "content max_bytes -1"},
 		{name: "not wasm", specs: []Spec{{Name: "x", Path: "testdata/README.md"}}, errHas: "compile"},
 	}
 	for _, tt := range tests {

@@ -9,7 +9,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/switchyard-llm/switchyard/host/rules/abi"
 )
 
 // GoldenCase is a recorded input and the decision a rule must make for it. The file format
@@ -21,19 +24,31 @@ type GoldenCase struct {
 	// Config, when set, replaces the rule's configured config for this case.
 	Config json.RawMessage `json:"config"`
 	// Headers, when set, are the request headers the rule may see (its config's headers:).
-	Headers []string        `json:"headers"`
+	Headers []string `json:"headers"`
+	// Content, when set, opts the rule in to request.content as its config's content:
+	// would: it sees the input's request.content cut to MaxBytes. Without it the rule
+	// sees what its Spec says (for `switchyard rules test`: no content).
+	Content *GoldenContent  `json:"content"`
 	Input   json.RawMessage `json:"input"`
 	Expect  GoldenExpect    `json:"expect"`
 	// File is where the case was read from.
 	File string `json:"-"`
 }
 
+// GoldenContent is a case's content: {max_bytes: N}.
+type GoldenContent struct {
+	MaxBytes int `json:"max_bytes"`
+}
+
 // GoldenExpect is one of: Targets (exactly, in order), Reject (status, and message when
-// given) or NoOpinion. Tags, when set, must equal the decision's tags.
+// given), NoOpinion, or Error: the rule reports its own failure (or traps) with an error
+// whose text contains Error, as a rule should for input it cannot work with. Tags, when
+// set, must equal the decision's tags.
 type GoldenExpect struct {
 	Targets   []Target `json:"targets"`
 	Reject    *Reject  `json:"reject"`
 	NoOpinion bool     `json:"no_opinion"`
+	Error     string   `json:"error"`
 	Tags      []string `json:"tags"`
 }
 
@@ -71,6 +86,9 @@ func ReadGolden(path string) ([]GoldenCase, error) {
 		if len(c.Input) == 0 {
 			return nil, fmt.Errorf("%s: no input", f)
 		}
+		if c.Content != nil && (c.Content.MaxBytes < 1 || c.Content.MaxBytes > abi.MaxContentBytes) {
+			return nil, fmt.Errorf("%s: content.max_bytes %d is not 1..%d", f, c.Content.MaxBytes, abi.MaxContentBytes)
+		}
 		if c.Name == "" {
 			c.Name = strings.TrimSuffix(filepath.Base(f), ".json")
 		}
@@ -104,7 +122,10 @@ func RunGolden(ctx context.Context, spec Spec, cases []GoldenCase, opts Options)
 		if gc.Headers != nil {
 			s.Headers = gc.Headers
 		}
-		key := string(s.Config) + "\x00" + strings.Join(s.Headers, ",")
+		if gc.Content != nil {
+			s.ContentBytes = gc.Content.MaxBytes
+		}
+		key := string(s.Config) + "\x00" + strings.Join(s.Headers, ",") + "\x00" + strconv.Itoa(s.ContentBytes)
 		c, ok := chains[key]
 		if !ok {
 			var err error
@@ -133,11 +154,17 @@ func checkGolden(ctx context.Context, c *Chain, gc GoldenCase) GoldenResult {
 	}
 	tr := res.Trace[0]
 	r.Output = string(tr.Output)
+	e, d := gc.Expect, res.Decision
+	if e.Error != "" {
+		if tr.Outcome != OutcomeError || !strings.Contains(tr.Error, e.Error) {
+			r.Problem = fmt.Sprintf("want an error containing %q; outcome %s %s", e.Error, tr.Outcome, tr.Error)
+		}
+		return r
+	}
 	if tr.Outcome == OutcomeError || tr.Outcome == OutcomeTimeout {
 		r.Problem = tr.Outcome + ": " + tr.Error
 		return r
 	}
-	e, d := gc.Expect, res.Decision
 	switch {
 	case e.NoOpinion:
 		if d != nil {

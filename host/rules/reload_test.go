@@ -88,6 +88,7 @@ func TestReloadSharesUnchangedRules(t *testing.T) {
 		{name: "mode", specs: edit(func(a *Spec) { a.Mode = ModeShadow }), shared: []bool{false, true}},
 		{name: "on_error", specs: edit(func(a *Spec) { a.OnError = OnErrorFail }), shared: []bool{false, true}},
 		{name: "headers", specs: edit(func(a *Spec) { a.Headers = []string{"x-other"} }), shared: []bool{false, true}},
+		{name: "content", specs: edit(func(a *Spec) { a.ContentBytes = 1024 }), shared: []bool{false, true}},
 		{name: "deadline", specs: edit(func(a *Spec) { a.Limits.Deadline = 7 * time.Millisecond }), shared: []bool{false, true}},
 		{name: "memory", specs: edit(func(a *Spec) { a.Limits.MemoryMiB = 32 }), shared: []bool{false, true}},
 		{name: "pool", specs: edit(func(a *Spec) { a.Limits.Pool = 2 }), shared: []bool{false, true}},

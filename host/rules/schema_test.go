@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/switchyard-llm/switchyard/host/rules/abi"
 	"github.com/switchyard-llm/switchyard/host/rules/internal/codec"
+	"github.com/switchyard-llm/switchyard/host/rules/internal/testkit"
 )
 
 // The ABI's JSON Schemas (api/rules) are the rule author's reference; these tests hold the
@@ -68,6 +70,12 @@ func TestInputMatchesSchema(t *testing.T) {
 		allow []string
 	}{
 		{name: "empty", in: Input{Request: RequestView{Priority: 5, Endpoint: "chat.completions"}}},
+		{name: "responses", in: Input{Request: RequestView{Priority: 5, Endpoint: abi.EndpointResponses}}},
+		{name: "messages", in: Input{Request: RequestView{Priority: 5, Endpoint: abi.EndpointMessages}}},
+		{name: "embeddings", in: Input{Request: RequestView{Priority: 5, Endpoint: abi.EndpointEmbeddings}}},
+		{name: "completions", in: Input{Request: RequestView{Priority: 5, Endpoint: abi.EndpointCompletions}}},
+		{name: "content", in: *testkit.InputWithContent()},
+		{name: "empty content", in: Input{Request: RequestView{Priority: 5, Endpoint: "chat.completions", Content: &Content{}}}},
 		{name: "full", in: Input{NowUnixMS: 1764000000000, RandomSeed: 1<<53 - 1, Previous: json.RawMessage(`{"targets":[]}`),
 			Request: RequestView{ID: "req_1", Endpoint: "chat.completions", Model: "auto", Stream: true, Priority: 10,
 				PromptTokensEstimate: 523, MaxTokens: 1024, Messages: 4, Chars: 2100, HasTools: true, HasImages: true, JSONMode: true,
@@ -88,6 +96,30 @@ func TestInputMatchesSchema(t *testing.T) {
 				t.Errorf("a header the rule did not ask for reached it: %s", b)
 			}
 		})
+	}
+}
+
+// TestInputSchemaRefuses: the schema is not so loose that it would pass anything: an
+// endpoint or a language hint the router never writes, or a content without its members.
+func TestInputSchemaRefuses(t *testing.T) {
+	s := loadSchema(t, "input.schema.json")
+	good := string(abi.AppendInput(nil, testkit.InputWithContent(), nil))
+	if err := validJSON(t, s, []byte(good)); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][2]string{
+		{`"endpoint":"chat.completions"`, `"endpoint":"chat"`},
+		{`"language_hint":"latin"`, `"language_hint":"english"`},
+		{`"has_image":false,`, ``},
+		{`"last_user":"`, `"last_user":1,"x":"`},
+	} {
+		in := strings.Replace(good, bad[0], bad[1], 1)
+		if in == good {
+			t.Fatalf("%s is not in the input", bad[0])
+		}
+		if validJSON(t, s, []byte(in)) == nil {
+			t.Errorf("the schema accepts %s", bad[1])
+		}
 	}
 }
 
@@ -166,6 +198,7 @@ func TestValidateInputMatchesSchema(t *testing.T) {
 	}{
 		{name: "empty", in: &ValidateInput{Request: RequestView{Priority: 5, Endpoint: "chat.completions"}}},
 		{name: "full", in: full, allow: []string{"x-tenant"}},
+		{name: "content", in: &ValidateInput{Request: testkit.InputWithContent().Request}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := abi.AppendValidateInput(nil, tc.in, tc.allow)

@@ -43,7 +43,11 @@ type Spec struct {
 	Mode    string          // "active" (default) | "shadow"
 	OnError string          // "skip" (default) | "fail"
 	Headers []string        // request header names this rule may see (lowercased)
-	Limits  Limits
+	// ContentBytes opts the rule in to request.content (its config's
+	// content: {max_bytes: N}): it sees last_user and system cut to this many
+	// bytes, 1..abi.MaxContentBytes; 0 (the default) sees no content member.
+	ContentBytes int
+	Limits       Limits
 }
 
 // Observer receives the outcome of every evaluation (decided, no_opinion,
@@ -101,6 +105,7 @@ type ValidationObserver interface {
 type (
 	Input          = abi.Input
 	RequestView    = abi.RequestView
+	Content        = abi.Content
 	Candidate      = abi.Candidate
 	Target         = abi.Target
 	Params         = abi.Params

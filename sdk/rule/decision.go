@@ -45,6 +45,8 @@ type Decision struct {
 	Params  Params
 	Tags    []string
 	Reject  Reject // Status 0: no reject
+
+	failure string // set by Fail
 }
 
 // Add appends a target.
@@ -57,8 +59,26 @@ func (d *Decision) RejectWith(status int, message string) {
 	d.Reject = Reject{Status: status, Message: message}
 }
 
-// NoOpinion reports whether the decision says nothing.
-func (d *Decision) NoOpinion() bool { return len(d.Targets) == 0 && d.Reject.Status == 0 }
+// Fail reports the rule's own failure instead of a decision: the output is
+// {"error":message}, which the router counts as an error of the rule (it
+// skips the rule or fails the request per on_error, and shows message in the
+// trace and the quarantine log line). Use it for input the rule cannot work
+// with, such as a missing request.content, so the cause is named rather than
+// hidden behind "no opinion". It wins over targets and a reject.
+func (d *Decision) Fail(message string) {
+	if message == "" {
+		message = "rule failed"
+	}
+	d.failure = message
+}
+
+// Failure returns the message given to Fail, "" when the rule did not fail.
+func (d *Decision) Failure() string { return d.failure }
+
+// NoOpinion reports whether the decision says nothing (and did not fail).
+func (d *Decision) NoOpinion() bool {
+	return len(d.Targets) == 0 && d.Reject.Status == 0 && d.failure == ""
+}
 
 // Reset clears d, keeping its slices' storage.
 func (d *Decision) Reset() {

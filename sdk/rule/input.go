@@ -20,13 +20,25 @@ type Input struct {
 	// again after a validation verdict of fallback; "" when null or absent.
 	Previous string
 
-	recent *recentStrings // strings of earlier inputs, reused (read.go)
+	recent  *recentStrings // strings of earlier inputs, reused (read.go)
+	content Content        // where Request.Content points, reused (read.go)
 }
+
+// Endpoints: the values of Request.Endpoint, the API the client's request came in
+// through. A request of any of them reaches the rules the same way (the router
+// translates it to chat); a rule may route by it.
+const (
+	EndpointChat        = "chat.completions"
+	EndpointResponses   = "responses"
+	EndpointMessages    = "messages"
+	EndpointEmbeddings  = "embeddings"
+	EndpointCompletions = "completions"
+)
 
 // Request is the compact view of the client's request.
 type Request struct {
 	ID                   string
-	Endpoint             string
+	Endpoint             string // one of the Endpoint* constants
 	Model                string
 	Stream               bool
 	Priority             int64 // 1..10, 10 is the most important
@@ -46,6 +58,25 @@ type Request struct {
 	// Headers holds only the headers the rule's config asks for
 	// (lowercased names).
 	Headers map[string]string
+	// Content is what the rule sees of the prompt when its router config
+	// opts in (content: {max_bytes: N}); nil otherwise. A rule that needs it
+	// should fail with a message saying so (Decision.Fail) when it is nil.
+	Content *Content
+}
+
+// Content is request.content (api/rules/ABI.md): the prompt's text, cut to the
+// rule's max_bytes on a UTF-8 boundary, and facts about the whole request.
+type Content struct {
+	LastUser       string // the last user message's text parts, joined with "\n"
+	System         string // the system and developer messages' text, joined with "\n"
+	HasCodeFence   bool   // "```" in any user, system or developer text (all of it, not only what is cut)
+	HasImage       bool   // an image part in any message
+	HasToolResults bool   // a message of role tool
+	// LanguageHint is the script most letters of the last user message are
+	// written in: "latin", "cyrillic", "greek", "arabic", "hebrew", "han",
+	// "japanese", "korean", "devanagari", "thai", or "" when none has more
+	// than half of them.
+	LanguageHint string
 }
 
 // Candidate is one target the rule may choose, with live statistics.
@@ -161,8 +192,41 @@ func (r *Request) read(sc *scanner) {
 			r.Metadata = sc.stringMap(r.Metadata)
 		case "headers":
 			r.Headers = sc.stringMap(r.Headers)
+		case "content":
+			// The fast reader (read.go) reuses one Content; this one, for
+			// sy_validate and the tests' reference, need not.
+			r.Content = nil
+			if c := new(Content); c.read(sc) {
+				r.Content = c
+			}
 		default:
 			sc.skip()
 		}
 	}
+}
+
+// read reads a content object into c; false for null.
+func (c *Content) read(sc *scanner) bool {
+	if !sc.object() {
+		return false
+	}
+	for first := true; sc.next('}', first); first = false {
+		switch sc.key() {
+		case "last_user":
+			c.LastUser = sc.str()
+		case "system":
+			c.System = sc.str()
+		case "has_code_fence":
+			c.HasCodeFence = sc.bool()
+		case "has_image":
+			c.HasImage = sc.bool()
+		case "has_tool_results":
+			c.HasToolResults = sc.bool()
+		case "language_hint":
+			c.LanguageHint = sc.str()
+		default:
+			sc.skip()
+		}
+	}
+	return sc.err == nil
 }

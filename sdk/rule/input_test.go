@@ -2,6 +2,7 @@ package rule
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -75,6 +76,37 @@ func TestReadInput(t *testing.T) {
 					t.Fatalf("%+v", in)
 				}
 			}},
+		{name: "content", input: `{"request":{"priority":5,"headers":{},"content":{"last_user":"Why?\n` + "```go\\nx\\n```" + `","system":"Be \"brief\".","has_code_fence":true,"has_image":false,"has_tool_results":true,"language_hint":"latin","future":[1]}}}`,
+			check: func(t *testing.T, in *Input) {
+				want := Content{LastUser: "Why?\n```go\nx\n```", System: `Be "brief".`, HasCodeFence: true, HasToolResults: true, LanguageHint: "latin"}
+				if c := in.Request.Content; c == nil || *c != want {
+					t.Fatalf("content %+v, want %+v", c, want)
+				}
+			}},
+		{name: "content without escapes", input: `{"request":{"content":{"last_user":"plain text","system":"","language_hint":""}}}`,
+			check: func(t *testing.T, in *Input) {
+				if c := in.Request.Content; c == nil || c.LastUser != "plain text" || c.System != "" {
+					t.Fatalf("content %+v", c)
+				}
+			}},
+		{name: "no content for a rule that did not opt in", input: designExample,
+			check: func(t *testing.T, in *Input) {
+				if in.Request.Content != nil {
+					t.Fatalf("content %+v", in.Request.Content)
+				}
+			}},
+		{name: "null content, and a repeated one replaces", input: `{"request":{"content":{"last_user":"a","has_image":true},"content":{"system":"b"}},"x":{"content":null}}`,
+			check: func(t *testing.T, in *Input) {
+				if c := in.Request.Content; c == nil || *c != (Content{System: "b"}) {
+					t.Fatalf("content %+v", c)
+				}
+			}},
+		{name: "content null", input: `{"request":{"content":{"last_user":"a"},"content":null}}`,
+			check: func(t *testing.T, in *Input) {
+				if in.Request.Content != nil {
+					t.Fatalf("content %+v", in.Request.Content)
+				}
+			}},
 		{name: "white space everywhere", input: " {\n\t\"request\" : { \"priority\" : 3 , \"tags\" : [ \"a\" , \"b\" ] } ,\r\n \"previous\" : { \"x\" : 1 } } ",
 			check: func(t *testing.T, in *Input) {
 				if in.Request.Priority != 3 || len(in.Request.Tags) != 2 || in.Previous != `{ "x" : 1 }` {
@@ -113,6 +145,10 @@ func TestReadInputErrors(t *testing.T) {
 		{"unsupported abi", `{"abi":2}`, "unsupported abi 2"},
 		{"negative seed", `{"random_seed":-1}`, "unsigned"},
 		{"unclosed", `{"request":{"tags":["a"]`, "unexpected end"},
+		{"content not an object", `{"request":{"content":"text"}}`, "expected object"},
+		{"content text not a string", `{"request":{"content":{"last_user":1}}}`, "expected string"},
+		{"content fact not a boolean", `{"request":{"content":{"has_image":"yes"}}}`, "expected boolean"},
+		{"control character in content", "{\"request\":{\"content\":{\"system\":\"a\x01\"}}}", "control character"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,8 +168,10 @@ func TestReadInputErrors(t *testing.T) {
 // previous call.
 func TestReadInputReuse(t *testing.T) {
 	var in Input
-	if err := ReadInput([]byte(designExample), &in); err != nil {
-		t.Fatal(err)
+	withContent := strings.Replace(designExample, `"headers":{"x-tenant":"acme"}`,
+		`"headers":{"x-tenant":"acme"},"content":{"last_user":"hi","has_image":true}`, 1)
+	if err := ReadInput([]byte(withContent), &in); err != nil || in.Request.Content == nil {
+		t.Fatal(err, in.Request.Content)
 	}
 	small := `{"request":{"priority":2},"candidates":[{"model":"x"}]}`
 	if err := ReadInput([]byte(small), &in); err != nil {
@@ -145,7 +183,7 @@ func TestReadInputReuse(t *testing.T) {
 	}
 	// Reused maps stay allocated but empty, and reused slices keep capacity.
 	if len(in.Request.Tags) != 0 || len(in.Request.Metadata) != 0 || len(in.Request.Headers) != 0 ||
-		len(in.Candidates[0].Capabilities) != 0 {
+		len(in.Candidates[0].Capabilities) != 0 || in.Request.Content != nil {
 		t.Fatalf("leftovers: %+v", in)
 	}
 	in.Request.Tags, in.Request.Metadata, in.Request.Headers, in.Candidates[0].Capabilities = nil, nil, nil, nil
@@ -161,6 +199,13 @@ func FuzzReadInput(f *testing.F) {
 		`{"candidates":[{"provider":"p","model":"m","usd_per_mtok_in":1e-7,"inflight":-3}],"previous":{"targets":[]}}`,
 		`{"request":{"id":"\u00e9\ud800x","tags":["a","b"],"tags":null}}`, `{"now_unix_ms":-0.5e+2,"random_seed":1.5}`} {
 		f.Add(s)
+	}
+	if data, err := os.ReadFile("testdata/router-input-content.json"); err == nil {
+		f.Add(string(data))
+		for _, v := range [][2]string{{`"language_hint":"latin"`, `"language_hint":null`}, {`"has_image":false`, `"has_image":null`},
+			{`"last_user":"Why`, `"last_user":null,"x":"Why`}, {`\n`, "\\u000a"}} {
+			f.Add(strings.Replace(string(data), v[0], v[1], 1))
+		}
 	}
 	if data, err := os.ReadFile("testdata/router-input.json"); err == nil {
 		f.Add(string(data))
@@ -223,11 +268,18 @@ func FuzzReadInput(f *testing.F) {
 	})
 }
 
-// TestRouterLayout: the input the router writes (a copy in testdata, which
-// host/rules checks against its encoder) is read by the fast paths of
-// canonical.go, and gives what the reference reader gives.
+// TestRouterLayout: the inputs the router writes, for a rule without and
+// with request.content (copies in testdata, which host/rules checks against
+// its encoder), are read by the fast paths of canonical.go, and give what
+// the reference reader gives.
 func TestRouterLayout(t *testing.T) {
-	data, err := os.ReadFile("testdata/router-input.json")
+	for _, file := range []string{"router-input.json", "router-input-content.json"} {
+		t.Run(file, func(t *testing.T) { testRouterLayout(t, file) })
+	}
+}
+
+func testRouterLayout(t *testing.T, file string) {
+	data, err := os.ReadFile(filepath.Join("testdata", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,11 +309,17 @@ func TestRouterLayout(t *testing.T) {
 	if err := readInputRef(src, &ref); err != nil || !sameInput(in, ref) {
 		t.Fatalf("reference reader differs (err %v):\n%+v\n%+v", err, in, ref)
 	}
+	if hasContent := strings.Contains(src, `"content":{`); (in.Request.Content != nil) != hasContent ||
+		hasContent && (in.Request.Content.LastUser == "" || !in.Request.Content.HasCodeFence) {
+		t.Fatalf("content %+v", in.Request.Content)
+	}
 }
 
 // sameInput compares two Inputs field by field, leaving out the table of
-// recent strings.
+// recent strings and the storage Request.Content points to (compared
+// through the pointer).
 func sameInput(a, b Input) bool {
 	a.recent, b.recent = nil, nil
+	a.content, b.content = Content{}, Content{}
 	return reflect.DeepEqual(a, b)
 }

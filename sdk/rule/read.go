@@ -27,6 +27,8 @@ const (
 	stCands
 	stCand
 	stCaps
+	stContent
+	nStates
 )
 
 // Word-at-a-time helpers. Loop iterations are what cost inside the guest
@@ -151,20 +153,22 @@ var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 
 // Value kinds: how the reader stores the next value.
 const (
-	kUnknown  uint8 = iota // skipped
-	kRaw                   // raw JSON text ("" for null): previous
-	kStr                   // *string
-	kInt                   // *int64
-	kFloat                 // *float64
-	kBool                  // *bool
-	kSeed                  // *uint64
-	kStrElem               // appended to *[]string
-	kMapVal                // stored in *map[string]string under the member name
-	kObjReq                // the request object
-	kObjMap                // metadata or headers: *map[string]string
-	kObjCand               // a candidate (element of candidates)
-	kArrCands              // the candidates array
-	kArrStrs               // tags or capabilities: *[]string
+	kUnknown    uint8 = iota // skipped
+	kRaw                     // raw JSON text ("" for null): previous
+	kStr                     // *string
+	kInt                     // *int64
+	kFloat                   // *float64
+	kBool                    // *bool
+	kSeed                    // *uint64
+	kStrElem                 // appended to *[]string
+	kMapVal                  // stored in *map[string]string under the member name
+	kObjReq                  // the request object
+	kObjMap                  // metadata or headers: *map[string]string
+	kObjCand                 // a candidate (element of candidates)
+	kArrCands                // the candidates array
+	kArrStrs                 // tags or capabilities: *[]string
+	kText                    // *string of a long text (content's), not kept in the table of recent strings
+	kObjContent              // request.content: *(*Content), pointed at the Input's own Content
 )
 
 // slot maps a member name, in a given container state, to how its value is
@@ -223,6 +227,13 @@ func init() {
 		{stReq, "tags", kArrStrs, unsafe.Offsetof(r.Tags)},
 		{stReq, "metadata", kObjMap, unsafe.Offsetof(r.Metadata)},
 		{stReq, "headers", kObjMap, unsafe.Offsetof(r.Headers)},
+		{stReq, "content", kObjContent, unsafe.Offsetof(r.Content)},
+		{stContent, "last_user", kText, unsafe.Offsetof(in.content.LastUser)},
+		{stContent, "system", kText, unsafe.Offsetof(in.content.System)},
+		{stContent, "has_code_fence", kBool, unsafe.Offsetof(in.content.HasCodeFence)},
+		{stContent, "has_image", kBool, unsafe.Offsetof(in.content.HasImage)},
+		{stContent, "has_tool_results", kBool, unsafe.Offsetof(in.content.HasToolResults)},
+		{stContent, "language_hint", kStr, unsafe.Offsetof(in.content.LanguageHint)},
 		{stCand, "provider", kStr, unsafe.Offsetof(c.Provider)},
 		{stCand, "model", kStr, unsafe.Offsetof(c.Model)},
 		{stCand, "context_window", kInt, unsafe.Offsetof(c.ContextWindow)},
@@ -264,14 +275,16 @@ func init() {
 
 // closers holds the closing bracket of each container state (a table, not
 // branches).
-var closers = [8]byte{stTop: '}', stReq: '}', stMeta: '}', stHeaders: '}', stCand: '}', stTags: ']', stCaps: ']', stCands: ']'}
+var closers = [nStates]byte{stTop: '}', stReq: '}', stMeta: '}', stHeaders: '}', stCand: '}', stContent: '}',
+	stTags: ']', stCaps: ']', stCands: ']'}
 
 // elemKind is the kind of the elements of each array state, and of the
 // member values of each map state.
-var elemKind = [8]uint8{stTags: kStrElem, stCaps: kStrElem, stCands: kObjCand, stMeta: kMapVal, stHeaders: kMapVal}
+var elemKind = [nStates]uint8{stTags: kStrElem, stCaps: kStrElem, stCands: kObjCand, stMeta: kMapVal, stHeaders: kMapVal}
 
 // The reader works on the caller's bytes in place; every string it stores
-// in the Input is made by keepKW or keep, never a view of those bytes.
+// in the Input is made by keepKW or keep (the prompt's long texts, kText, by
+// a copy of their own), never a view of those bytes.
 // Most strings of an input repeat from call to call (the candidates'
 // names and capabilities, the request's endpoint, model, key and user), so
 // strings of up to 24 bytes come from a table of recent ones (one per
@@ -476,6 +489,55 @@ func readInput(s string, in *Input) error {
 				}
 				(*mp)[in.recent.keep(key)] = v
 			}
+
+		case kText:
+			// The prompt's texts: long, rarely repeated, and with escapes
+			// (newlines, quotes) more often than not. Copied once, never
+			// through the table of recent strings, whose copy of the
+			// packed key would cost as much again.
+			var v string
+			switch {
+			case isNull:
+				i += 4
+			case c == '"':
+				j := strEnd(b, i+1)
+				if j < len(s) && s[j] == '"' {
+					v = strings.Clone(s[i+1 : j])
+					i = j + 1
+				} else {
+					sc.i = i
+					if v = sc.str(); sc.err != nil {
+						return sc.err
+					}
+					i = sc.i
+					if within(v, s) { // sc.str decoded no escape: a view of the input
+						v = strings.Clone(v)
+					}
+				}
+			default:
+				return sc.failAt(i, "expected string")
+			}
+			*(*string)(p) = v
+
+		case kObjContent:
+			// A repeated content member replaces the earlier one.
+			cp := (**Content)(p)
+			*cp = nil
+			if isNull {
+				i += 4
+				break
+			}
+			if c != '{' {
+				return sc.failAt(i, "expected object")
+			}
+			i++
+			if depth == len(stack) {
+				return sc.failAt(i, "nesting too deep")
+			}
+			in.content = Content{}
+			*cp = &in.content
+			stack[depth], bases[depth], first[depth] = stContent, unsafe.Pointer(&in.content), true
+			depth++
 
 		case kBool:
 			v := false
@@ -727,6 +789,15 @@ func readInput(s string, in *Input) error {
 		return errUnsupportedABI(in.ABI)
 	}
 	return nil
+}
+
+// within reports whether v is a view of s's bytes.
+func within(v, s string) bool {
+	if len(v) == 0 || len(s) == 0 {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(unsafe.StringData(v))), uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	return p >= lo && p < lo+uintptr(len(s))
 }
 
 // failAt records a syntax error at offset i and returns it.

@@ -59,9 +59,10 @@ type Runner struct {
 }
 
 // Route decodes input, calls fn and returns the decision JSON, or nil for
-// no opinion. An input that does not decode, a panic in fn and a decision
-// over MaxOutput yield an error output ({"error":"..."}), which the host
-// counts as a rule error. The result is valid until the next call.
+// no opinion. An input that does not decode, a panic in fn, a decision fn
+// made with Decision.Fail and a decision over MaxOutput yield an error output
+// ({"error":"..."}), which the host counts as a rule error. The result is
+// valid until the next call.
 func (r *Runner) Route(fn RouteFunc, input []byte) (out []byte) {
 	if fn == nil {
 		return nil
@@ -76,6 +77,9 @@ func (r *Runner) Route(fn RouteFunc, input []byte) (out []byte) {
 		}
 	}()
 	fn(&r.in, &r.d)
+	if r.d.failure != "" {
+		return r.errorOutput(r.d.failure)
+	}
 	if r.d.NoOpinion() {
 		return nil
 	}

@@ -23,6 +23,15 @@ func TestRunnerRoute(t *testing.T) {
 		{name: "reject", fn: func(in *Input, d *Decision) { d.RejectWith(403, "no") }, input: designExample,
 			want: `{"reject":{"status":403,"message":"no"}}`},
 		{name: "bad input", fn: func(*Input, *Decision) {}, input: `{"request":`, want: "error:unexpected end"},
+		{name: "fail", fn: func(in *Input, d *Decision) {
+			if in.Request.Content == nil {
+				d.Fail("needs request.content: content: {max_bytes: N}")
+			}
+		}, input: designExample, want: `{"error":"needs request.content: content: {max_bytes: N}"}`},
+		{name: "fail wins over targets", fn: func(in *Input, d *Decision) {
+			d.Add("p", "m")
+			d.Fail("")
+		}, input: designExample, want: `{"error":"rule failed"}`},
 		{name: "panic", fn: func(in *Input, d *Decision) { _ = in.Candidates[5] }, input: designExample, want: "error:panic: runtime error: index out of range"},
 		{name: "too large", fn: func(in *Input, d *Decision) {
 			d.Add("p", "m")

@@ -29,6 +29,19 @@ const (
 	OutcomeQuarantined = "quarantined" // trace only: the rule was not run
 )
 
+// Endpoint kinds: request.endpoint, the API the client's request came in through.
+const (
+	EndpointChat        = "chat.completions"
+	EndpointResponses   = "responses"
+	EndpointMessages    = "messages"
+	EndpointEmbeddings  = "embeddings"
+	EndpointCompletions = "completions"
+)
+
+// MaxContentBytes is the largest content.max_bytes a rule may ask for: the most a rule
+// sees of request.content.last_user and of request.content.system.
+const MaxContentBytes = 64 << 10
+
 // Input is what every rule of the chain sees (api/rules/ABI.md). The encoder
 // adds "abi":1 and filters Request.Headers per rule.
 type Input struct {
@@ -64,6 +77,24 @@ type RequestView struct {
 	Tags                 []string                   `json:"tags"`
 	Metadata             map[string]json.RawMessage `json:"metadata"` // invalid JSON values are sent as null
 	Headers              map[string]string          `json:"headers"`  // lowercased names; each rule sees only its Spec.Headers
+	// Content is what rules that opted in see of the prompt; nil when no rule of the
+	// chain did (the pipeline then computes nothing). Each rule sees it cut to its own
+	// Spec.ContentBytes, and a rule without it sees no "content" member at all.
+	Content *Content `json:"content,omitempty"`
+}
+
+// Content is request.content (api/rules/ABI.md): the prompt's text and facts about it,
+// for rules whose config opts in with content: {max_bytes: N}. The pipeline computes it
+// once per request, at the largest N of the chain (package host/rules/content); the
+// encoder cuts LastUser and System again to each rule's own N, so what a rule sees does
+// not depend on what the other rules of the chain ask for.
+type Content struct {
+	LastUser       string `json:"last_user"`        // the last user message's text parts, joined with "\n"
+	System         string `json:"system"`           // the system and developer messages' text, joined with "\n"
+	HasCodeFence   bool   `json:"has_code_fence"`   // "```" in any user, system or developer text
+	HasImage       bool   `json:"has_image"`        // an image part in any message
+	HasToolResults bool   `json:"has_tool_results"` // a message of role tool
+	LanguageHint   string `json:"language_hint"`    // the script of last_user (ABI.md), "" when none dominates
 }
 
 // Candidate is one target a rule may choose, with live statistics.

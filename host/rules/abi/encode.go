@@ -5,27 +5,39 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	// The guest SDK's JSON string writer: the host writes rule inputs the same way.
 	guest "github.com/switchyard-llm/switchyard/sdk/rule"
 )
 
 // EncodeInput returns the ABI input JSON for in, with only the request headers in allow
-// (lowercase names): exactly the bytes a rule whose config lists those headers receives.
-// The dry run uses it to show what rules saw, so a request can be recorded as a golden case.
+// (lowercase names) and request.content (when in has it) as a rule asking for the most
+// (MaxContentBytes) sees it: exactly the bytes a rule whose config lists those headers
+// receives. The dry run uses it to show what rules saw, so a request can be recorded as a
+// golden case.
 func EncodeInput(in *Input, allow []string) []byte { return AppendInput(nil, in, allow) }
 
-// AppendInput appends the ABI v1 input JSON of in to dst, with only the
-// request headers named in allow. Map keys are sorted so equal inputs give
-// equal bytes (and equal input hashes). request.priority is written before
-// any client-controlled object, which simple byte-scanning rules rely on.
+// AppendInput is AppendInputFor with contentBytes MaxContentBytes: request.content, when
+// in has it, goes in whole.
 func AppendInput(dst []byte, in *Input, allow []string) []byte {
+	return AppendInputFor(dst, in, allow, MaxContentBytes)
+}
+
+// AppendInputFor appends the ABI v1 input JSON of in to dst as one rule sees
+// it: with only the request headers named in allow, and with
+// request.content only when contentBytes > 0 (the rule opted in) and in has
+// it, its texts cut to contentBytes bytes on a UTF-8 boundary. Map keys are
+// sorted so equal inputs give equal bytes (and equal input hashes).
+// request.priority is written before any client-controlled object, which
+// simple byte-scanning rules rely on.
+func AppendInputFor(dst []byte, in *Input, allow []string, contentBytes int) []byte {
 	dst = append(dst, `{"abi":1,"now_unix_ms":`...)
 	dst = strconv.AppendInt(dst, in.NowUnixMS, 10)
 	dst = append(dst, `,"random_seed":`...)
 	dst = strconv.AppendUint(dst, in.RandomSeed, 10)
 	dst = append(dst, `,"request":`...)
-	dst = appendRequest(dst, &in.Request, allow)
+	dst = appendRequest(dst, &in.Request, allow, contentBytes)
 	dst = append(dst, `,"candidates":[`...)
 	for i := range in.Candidates {
 		c := &in.Candidates[i]
@@ -68,9 +80,9 @@ func AppendInput(dst []byte, in *Input, allow []string) []byte {
 }
 
 // appendRequest appends the "request" object of the ABI input, with only
-// the headers named in allow. request.priority comes before any
-// client-controlled object.
-func appendRequest(dst []byte, r *RequestView, allow []string) []byte {
+// the headers named in allow and content cut to contentBytes (none when 0).
+// request.priority comes before any client-controlled object.
+func appendRequest(dst []byte, r *RequestView, allow []string, contentBytes int) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = guest.AppendString(dst, r.ID)
 	dst = append(dst, `,"endpoint":`...)
@@ -135,14 +147,71 @@ func appendRequest(dst []byte, r *RequestView, allow []string) []byte {
 		dst = append(dst, ':')
 		dst = guest.AppendString(dst, v)
 	}
-	return append(dst, `}}`...)
+	dst = append(dst, '}')
+	// Last, so the members every rule sees keep their offsets; a rule that did
+	// not opt in costs this one test.
+	if c := r.Content; c != nil && contentBytes > 0 {
+		dst = appendContent(dst, c, contentBytes)
+	}
+	return append(dst, '}')
 }
 
-// AppendValidateInput appends the sy_validate input JSON of in to dst, with
-// only the request headers named in allow.
+// appendContent appends ,"content":{...} with the texts cut to n bytes.
+func appendContent(dst []byte, c *Content, n int) []byte {
+	dst = append(dst, `,"content":{"last_user":`...)
+	dst = guest.AppendString(dst, TruncateUTF8(c.LastUser, n))
+	dst = append(dst, `,"system":`...)
+	dst = guest.AppendString(dst, TruncateUTF8(c.System, n))
+	dst = append(dst, `,"has_code_fence":`...)
+	dst = strconv.AppendBool(dst, c.HasCodeFence)
+	dst = append(dst, `,"has_image":`...)
+	dst = strconv.AppendBool(dst, c.HasImage)
+	dst = append(dst, `,"has_tool_results":`...)
+	dst = strconv.AppendBool(dst, c.HasToolResults)
+	dst = append(dst, `,"language_hint":`...)
+	dst = guest.AppendString(dst, c.LanguageHint)
+	return append(dst, '}')
+}
+
+// TruncateUTF8 returns the longest prefix of s of at most n bytes that does
+// not end inside a UTF-8 sequence (a whole s when it is short enough). Cutting
+// a cut again at a smaller n gives what cutting s at that n gives, which lets
+// the pipeline cut once at the chain's largest max_bytes and the encoder again
+// per rule.
+func TruncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	// The last byte that may start a sequence at or before the cut, at most
+	// UTFMax-1 bytes back: when the rune it starts crosses the cut, the cut
+	// moves back to it. An invalid sequence decodes as one byte, so stray
+	// bytes never move the cut, and a cut never splits a valid rune.
+	for j := n; j >= 0 && j > n-utf8.UTFMax; j-- {
+		if utf8.RuneStart(s[j]) {
+			if _, size := utf8.DecodeRuneInString(s[j:]); j < n && j+size > n {
+				return s[:j]
+			}
+			return s[:n]
+		}
+	}
+	return s[:n]
+}
+
+// AppendValidateInput is AppendValidateInputFor with contentBytes
+// MaxContentBytes.
 func AppendValidateInput(dst []byte, in *ValidateInput, allow []string) []byte {
+	return AppendValidateInputFor(dst, in, allow, MaxContentBytes)
+}
+
+// AppendValidateInputFor appends the sy_validate input JSON of in to dst as
+// one rule sees it: its request object is the one AppendInputFor writes for
+// the same allow and contentBytes.
+func AppendValidateInputFor(dst []byte, in *ValidateInput, allow []string, contentBytes int) []byte {
 	dst = append(dst, `{"abi":1,"request":`...)
-	dst = appendRequest(dst, &in.Request, allow)
+	dst = appendRequest(dst, &in.Request, allow, contentBytes)
 	dst = append(dst, `,"target":{"provider":`...)
 	dst = guest.AppendString(dst, in.Target.Provider)
 	dst = append(dst, `,"model":`...)

@@ -48,6 +48,13 @@ func TestAppendInputRoundTrip(t *testing.T) {
 			in.Previous = json.RawMessage(`nope`)
 			return in
 		}},
+		{name: "content", input: testkit.InputWithContent, allow: []string{"x-tenant"}},
+		{name: "content with awkward text", input: func() *abi.Input {
+			in := testkit.InputWithContent()
+			in.Request.Content.LastUser = "q\"b\\s\n\t\x01é\u2028😀"
+			in.Request.Content.LanguageHint = ""
+			return in
+		}},
 		{name: "non-finite floats become 0", input: func() *abi.Input {
 			in := testkit.Input()
 			in.Candidates[0].P95MS = math.Inf(1)
@@ -146,16 +153,106 @@ func FuzzAppendFloat(f *testing.F) {
 }
 
 // TestInputLayoutMatchesSDK: the Go SDK reads inputs in the router's exact
-// layout through a fast path (sdk/rule/canonical.go) tested on a copy of
-// this encoder's output. If the layout changes, update that copy and the
-// fast path with it, or Go rules quietly take the slower general reader.
+// layout through a fast path (sdk/rule/canonical.go) tested on copies of
+// this encoder's output, without and with request.content. If the layout
+// changes, update those copies and the fast path with them, or Go rules
+// quietly take the slower general reader.
 func TestInputLayoutMatchesSDK(t *testing.T) {
-	want, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), "sdk", "rule", "testdata", "router-input.json"))
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		file    string
+		in      *abi.Input
+		content int
+	}{
+		{"router-input.json", testkit.Input(), 0},
+		{"router-input-content.json", testkit.InputWithContent(), testkit.ContentBytes},
+	} {
+		want, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), "sdk", "rule", "testdata", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := abi.AppendInputFor(nil, tc.in, nil, tc.content); !bytes.Equal(got, want) {
+			t.Fatalf("the encoder's layout changed:\n got %s\nwant %s\n(update sdk/rule/testdata/%s and sdk/rule/canonical.go)", got, want, tc.file)
+		}
 	}
-	if got := abi.AppendInput(nil, testkit.Input(), nil); !bytes.Equal(got, want) {
-		t.Fatalf("the encoder's layout changed:\n got %s\nwant %s\n(update sdk/rule/testdata/router-input.json and sdk/rule/canonical.go)", got, want)
+}
+
+// TestContentPerRule: a rule that did not opt in sees no content member at
+// all, byte for byte what it saw before content existed; a rule that did
+// sees the texts cut to its own size on a UTF-8 boundary, the facts whole.
+func TestContentPerRule(t *testing.T) {
+	plain := abi.AppendInputFor(nil, testkit.Input(), nil, 0)
+	in := testkit.InputWithContent()
+	in.Request.Content.LastUser = "añb€c"      // a, ñ (2 bytes), b, € (3 bytes), c
+	in.Request.Content.System = "sys€tem text" // € at bytes 3..5
+	for _, n := range []int{0, -1} {
+		if got := abi.AppendInputFor(nil, in, nil, n); !bytes.Equal(got, plain) {
+			t.Fatalf("content %d: a rule without content sees\n%s\nwant\n%s", n, got, plain)
+		}
+	}
+	if got := abi.AppendInputFor(nil, testkit.Input(), nil, 100); !bytes.Equal(got, plain) {
+		t.Fatalf("an input without content, for a rule with content: %s", got)
+	}
+	for _, tc := range []struct {
+		n            int
+		user, system string
+	}{
+		{1, "a", "s"},
+		{2, "a", "sy"},
+		{3, "añ", "sys"},
+		{5, "añb", "sys"},
+		{6, "añb", "sys€"},
+		{7, "añb€", "sys€t"},
+		{abi.MaxContentBytes, "añb€c", "sys€tem text"},
+	} {
+		data := abi.AppendInputFor(nil, in, nil, tc.n)
+		var back struct {
+			Request struct {
+				Content *abi.Content `json:"content"`
+			} `json:"request"`
+		}
+		if err := json.Unmarshal(data, &back); err != nil {
+			t.Fatalf("%v: %s", err, data)
+		}
+		want := *in.Request.Content
+		want.LastUser, want.System = tc.user, tc.system
+		if c := back.Request.Content; c == nil || *c != want {
+			t.Errorf("content %d: got %+v, want %+v", tc.n, c, want)
+		}
+		if !bytes.HasSuffix(data[:bytes.Index(data, []byte(`,"content":`))], []byte(`"headers":{}`)) {
+			t.Errorf("content %d: content is not the request's last member: %s", tc.n, data)
+		}
+		// The sy_validate request is the sy_route one.
+		v := abi.AppendValidateInputFor(nil, &abi.ValidateInput{Request: in.Request}, nil, tc.n)
+		req := data[bytes.Index(data, []byte(`"request":`)):bytes.Index(data, []byte(`,"candidates":`))]
+		if !bytes.Contains(v, req) {
+			t.Errorf("content %d: sy_validate's request differs: %s", tc.n, v)
+		}
+	}
+}
+
+// BenchmarkAppendInput measures the encoding of the ~1 KB test input for one
+// rule: "without" a rule that opted in (no request.content; the pipeline
+// computes none), "content-off" an input with content for a rule that did not
+// opt in, and "content" for one that did (4 KiB), on a reused buffer as the
+// engine encodes.
+func BenchmarkAppendInput(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		in      *abi.Input
+		content int
+	}{
+		{"without", testkit.Input(), 0},
+		{"content-off", testkit.InputWithContent(), 0},
+		{"content", testkit.InputWithContent(), testkit.ContentBytes},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			buf := make([]byte, 0, 4096)
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = abi.AppendInputFor(buf[:0], tc.in, []string{"x-tenant"}, tc.content)
+			}
+			b.ReportMetric(float64(len(buf)), "bytes")
+		})
 	}
 }
 

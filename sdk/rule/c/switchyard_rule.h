@@ -45,6 +45,7 @@ typedef struct {
 } syr_raw;
 
 typedef struct {
+	/* endpoint: "chat.completions", "responses", "messages", "embeddings" or "completions" */
 	syr_str id, endpoint, model;
 	int stream;
 	syr_i64 priority; /* 1..10, 10 is the most important; 5 when absent */
@@ -57,6 +58,12 @@ typedef struct {
 	syr_raw tags;     /* array of strings: syr_has(tags, "batch") */
 	syr_raw metadata; /* object: syr_get(metadata, "tier") */
 	syr_raw headers;  /* object of the headers the rule's config asks for */
+	/* request.content, only for a rule whose router config has content: {max_bytes: N}
+	 * (n == 0 otherwise: check syr_kind(content) == SYR_OBJECT): an object with
+	 * last_user and system (strings, cut to N bytes), has_code_fence, has_image,
+	 * has_tool_results (booleans) and language_hint ("latin", ..., ""); see ABI.md.
+	 * syr_get(content, "last_user") */
+	syr_raw content;
 } syr_request;
 
 typedef struct {
@@ -595,6 +602,7 @@ static void syr__read_request(syr__cur *c, syr_request *r) {
 			break;
 		case 7:
 			if (SYR__IS(k, "headers")) r->headers = syr__raw(c);
+			else if (SYR__IS(k, "content")) r->content = syr__raw(c);
 			else syr__skip(c);
 			break;
 		case 8:

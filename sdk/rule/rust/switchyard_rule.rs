@@ -692,6 +692,7 @@ impl<'a> Iterator for Elements<'a> {
 #[derive(Clone, Copy, Default, Debug)]
 pub struct Request<'a> {
     pub id: Str<'a>,
+    /// "chat.completions", "responses", "messages", "embeddings" or "completions".
     pub endpoint: Str<'a>,
     pub model: Str<'a>,
     pub stream: bool,
@@ -714,6 +715,12 @@ pub struct Request<'a> {
     pub metadata: Value<'a>,
     /// Object of the headers the rule's config asks for.
     pub headers: Value<'a>,
+    /// `request.content`, only for a rule whose router config has
+    /// `content: {max_bytes: N}` (`Kind::Missing` otherwise): an object with
+    /// `last_user` and `system` (strings cut to N bytes), `has_code_fence`,
+    /// `has_image`, `has_tool_results` and `language_hint`; see ABI.md.
+    /// `content.get("last_user").str()`.
+    pub content: Value<'a>,
 }
 
 /// One target the rule may choose, with live statistics.
@@ -773,6 +780,7 @@ fn read_request<'a>(c: &mut Cur<'a>, r: &mut Request<'a>) {
             5 if same(k, b"chars") => r.chars = c.int(),
             6 if same(k, b"stream") => r.stream = c.bool(),
             7 if same(k, b"headers") => r.headers = c.raw(),
+            7 if same(k, b"content") => r.content = c.raw(),
             8 if same(k, b"endpoint") => r.endpoint = c.str_or_null(),
             8 if same(k, b"priority") => r.priority = c.int(),
             8 if same(k, b"messages") => r.messages = c.int(),

@@ -287,3 +287,20 @@ func Input() *abi.Input {
 		},
 	}
 }
+
+// ContentBytes is the content size of the rule whose view of InputWithContent is
+// sdk/rule/testdata/router-input-content.json.
+const ContentBytes = 4096
+
+// InputWithContent is Input with request.content, as the pipeline fills it when a rule
+// of the chain opted in (its encoding for a rule with ContentBytes is
+// sdk/rule/testdata/router-input-content.json).
+func InputWithContent() *abi.Input {
+	in := Input()
+	in.Request.Content = &abi.Content{
+		LastUser:     "Why does this fail?\n```go\nvar m map[string]int\nm[\"a\"]++\n```\nIt says \"assignment to entry in nil map\".",
+		System:       "You are a careful Go reviewer.\nAnswer in short sentences.",
+		HasCodeFence: true, HasToolResults: true, LanguageHint: "latin",
+	}
+	return in
+}

@@ -601,6 +601,7 @@ function restore(s: Saved): void {
 /** The compact view of the client's request. */
 @unmanaged export class Request {
   id: Str;
+  /** "chat.completions", "responses", "messages", "embeddings" or "completions". */
   endpoint: Str;
   model: Str;
   stream: bool;
@@ -623,13 +624,18 @@ function restore(s: Saved): void {
   metadata: Value;
   /** Object of the headers the rule's config asks for. */
   headers: Value;
+  /** request.content, only for a rule whose router config has
+   * content: {max_bytes: N} (Kind.Missing otherwise): an object with last_user
+   * and system (strings cut to N bytes), has_code_fence, has_image,
+   * has_tool_results and language_hint; see ABI.md. content.get("last_user"). */
+  content: Value;
 
   static make(): Request {
     let r = changetype<Request>(alloc(offsetof<Request>()));
     memory.fill(changetype<usize>(r), 0, offsetof<Request>());
     let e = Str.make(0, 0), v = Value.make(0, 0);
     r.id = e; r.endpoint = e; r.model = e; r.key = e; r.user = e;
-    r.tags = v; r.metadata = v; r.headers = v;
+    r.tags = v; r.metadata = v; r.headers = v; r.content = v;
     r.priority = 5;
     return r;
   }
@@ -693,7 +699,10 @@ function readRequest(r: Request): void {
         if (key("chars")) { r.chars = readInt(); continue; }
         break;
       case 6: if (key("stream")) { r.stream = readBool(); continue; } break;
-      case 7: if (key("headers")) { r.headers = readRaw(); continue; } break;
+      case 7:
+        if (key("headers")) { r.headers = readRaw(); continue; }
+        if (key("content")) { r.content = readRaw(); continue; }
+        break;
       case 8:
         if (key("endpoint")) { r.endpoint = readStr(); continue; }
         if (key("priority")) { r.priority = readInt(); continue; }
