@@ -29,7 +29,7 @@ BUF_VERSION := v1.75.0
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 
-.PHONY: all build host plugins go-rules rules toolchains run test bench loadtest fuzz soak gen check vet clean
+.PHONY: all build host plugins go-rules rules toolchains e2e-node run test bench loadtest fuzz soak gen check vet clean
 
 all: build
 
@@ -85,8 +85,16 @@ run: build
 # (instead of a plain run: each test runs once).
 RACE_PKGS := ./host/pipeline ./host/circuit ./host/admission ./host/providers ./host/rules ./host/server
 
+# The npm packages host/e2e drives (the openai client), at the versions package-lock.json
+# pins; node and npm come with the rule toolchains.
+E2E_NODE := host/e2e/node
+e2e-node: toolchains
+	@if [[ ! -d $(E2E_NODE)/node_modules/openai || $(E2E_NODE)/package-lock.json -nt $(E2E_NODE)/node_modules/.package-lock.json ]]; then \
+	  echo "(cd $(E2E_NODE) && npm ci)"; (cd $(E2E_NODE) && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
+	fi
+
 ## test: build everything and run every test (a missing toolchain fails, never skips)
-test: build rules
+test: build rules e2e-node
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/rule/... ./rules-wasm/...
 	@all=$$($(GO) list ./...) && race=$$($(GO) list $(RACE_PKGS)) && \
@@ -115,7 +123,7 @@ loadtest: build rules
 ## fuzz: run each fuzz target for a short while
 FUZZTIME ?= 20s
 fuzz:
-	@set -e; for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' host sdk plugins | xargs -n1 dirname | sort -u); do \
+	@set -e; for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' host sdk plugins rules-wasm | xargs -n1 dirname | sort -u); do \
 	  for f in $$(grep -h '^func Fuzz' $$spec/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
 	    echo "== $$spec $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./$$spec; \
 	  done; \

@@ -165,6 +165,11 @@ func validate(version string, args []string, stdout, stderr io.Writer) error {
 	defer rt.close()
 	fmt.Fprintf(stdout, "%s: ok: %d provider(s) started, %d rule(s) compiled, models: %s\n",
 		*cfgPath, len(rt.sups), len(cfg.Rules), strings.Join(rt.pipeline.Catalogue().Names(), ", "))
+	// What each catalogue model serves, so a client's 400 unsupported_endpoint_for_model
+	// can be explained before it happens.
+	for _, t := range rt.pipeline.Catalogue().Targets() {
+		fmt.Fprintf(stdout, "  %s (%s): %s\n", t.Name, t.Provider, strings.Join(rt.pipeline.ServesEndpoint(t), ", "))
+	}
 	return nil
 }
 

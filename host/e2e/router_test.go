@@ -375,7 +375,7 @@ func TestErrors(t *testing.T) {
 		{"bad temperature", "/v1/chat/completions", `{"model":"default","temperature":7,"messages":[{"role":"user","content":"x"}]}`, nil, 400, "invalid_request_error", "invalid_request"},
 		{"unknown model", "/v1/chat/completions", `{"model":"no-such-model","messages":[{"role":"user","content":"x"}]}`, nil, 404, "invalid_request_error", "model_not_found"},
 		{"priority out of range", "/v1/chat/completions", `{"model":"default","messages":[{"role":"user","content":"x"}]}`, []string{"x-switchyard-priority", "11"}, 400, "invalid_request_error", "invalid_request"},
-		{"unsupported endpoint", "/v1/embeddings", `{"model":"default","input":"x"}`, nil, 404, "invalid_request_error", "unsupported_endpoint"},
+		{"unsupported endpoint", "/v1/audio/speech", `{"model":"default","input":"x"}`, nil, 404, "invalid_request_error", "unsupported_endpoint"},
 		{"upstream invalid request", "/v1/chat/completions", `{"model":"default","messages":[{"role":"user","content":"x"}],"metadata":{"mock.fail":"invalid_request"}}`, nil, 400, "invalid_request_error", "invalid_request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,16 +7,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/switchyard-llm/switchyard/host/circuit"
 	"github.com/switchyard-llm/switchyard/host/metrics"
 	"github.com/switchyard-llm/switchyard/host/rules/abi"
+	rulecontent "github.com/switchyard-llm/switchyard/host/rules/content"
 	"github.com/switchyard-llm/switchyard/host/wire"
 	"github.com/switchyard-llm/switchyard/sdk/provider"
 )
@@ -83,8 +86,8 @@ type Pipeline struct {
 	log         *slog.Logger
 	stats       map[string]*targetStats
 	breakers    map[string]*circuit.Breaker
-	// native lists the providers whose plugin forwards the client's body as is.
-	native map[string]bool
+	// info describes each provider's plugin (what it serves, what it forwards as is).
+	info map[string]provider.Info
 	// validators is set when a rule judges answers.
 	validators AnswerValidator
 }
@@ -102,7 +105,7 @@ func New(o Options) *Pipeline {
 	o.Policy.MaxAttempts = max(o.Policy.MaxAttempts, 1)
 	p := &Pipeline{cat: o.Catalogue, dispatchers: o.Dispatchers, rules: o.Rules, ruleHeaders: o.RuleHeaders,
 		policy: o.Policy, clock: o.Clock,
-		m: o.Metrics, log: o.Logger, stats: map[string]*targetStats{}, native: map[string]bool{},
+		m: o.Metrics, log: o.Logger, stats: map[string]*targetStats{}, info: map[string]provider.Info{},
 		breakers: map[string]*circuit.Breaker{}}
 	if o.Breakers == nil {
 		o.Breakers = circuit.NewSet(nil)
@@ -116,11 +119,94 @@ func New(o Options) *Pipeline {
 		p.validators = v
 	}
 	for name, d := range o.Dispatchers {
-		if in, ok := d.(Describer); ok && in.Info().OpenAINative {
-			p.native[name] = true
+		if in, ok := d.(Describer); ok {
+			p.info[name] = in.Info()
 		}
 	}
 	return p
+}
+
+// serves reports whether target t can answer a request of the endpoint kind: its plugin
+// serves the kind (chat-served kinds through the host's translation), the plugin's own
+// list for the model does not leave it out, and, when native is set, the plugin forwards
+// the kind's body as is.
+func (p *Pipeline) serves(t *Target, endpoint string, native bool) bool {
+	in, described := p.info[t.Provider]
+	if !described {
+		// A dispatcher that does not describe itself (tests' fakes) serves chat and the
+		// kinds translated to it.
+		return endpoint != provider.EndpointEmbeddings && !native
+	}
+	if !in.Serves(endpoint) || (native && !in.Native(endpoint)) {
+		return false
+	}
+	if endpoint == "" {
+		endpoint = provider.EndpointChat
+	}
+	for _, m := range in.Models {
+		if m.ID == t.Upstream && len(m.Endpoints) > 0 {
+			return slices.Contains(m.Endpoints, endpoint) ||
+				// A model listed for chat also serves what the host translates to chat.
+				(endpoint != provider.EndpointEmbeddings && slices.Contains(m.Endpoints, provider.EndpointChat))
+		}
+	}
+	return true
+}
+
+// native reports whether target t's plugin is handed the client's own body for endpoint.
+func (p *Pipeline) native(t *Target, endpoint string) bool {
+	in, ok := p.info[t.Provider]
+	return ok && in.Native(endpoint)
+}
+
+// ServesEndpoint lists, for the validate command, the endpoint kinds target t serves.
+func (p *Pipeline) ServesEndpoint(t *Target) []string {
+	var out []string
+	for _, k := range []string{provider.EndpointChat, provider.EndpointResponses, provider.EndpointMessages,
+		provider.EndpointCompletions, provider.EndpointEmbeddings} {
+		if p.serves(t, k, false) {
+			kind := k
+			if p.native(t, k) {
+				kind += " (native)"
+			}
+			out = append(out, kind)
+		}
+	}
+	return out
+}
+
+// able keeps the targets that can serve the call's endpoint.
+func (p *Pipeline) able(call *Call, ts []*Target) []*Target {
+	native := call.Chat.NativeOnly != ""
+	kept := ts[:0:0]
+	for _, t := range ts {
+		if p.serves(t, call.Chat.Endpoint, native) {
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) == len(ts) {
+		return ts
+	}
+	return kept
+}
+
+// unable is the error for a call none of whose targets can serve its endpoint.
+func unable(call *Call) *wire.Error {
+	ep := call.Chat.Endpoint
+	if ep == "" {
+		ep = provider.EndpointChat
+	}
+	if f := call.Chat.NativeOnly; f != "" {
+		e := wire.NewError(http.StatusBadRequest, wire.CodeUnsupportedEndpointForModel,
+			"%s needs a target that serves the %s API natively (it needs what only such an upstream keeps or offers); no target of model %q does: drop %s, or route to such a target",
+			f, ep, call.Chat.Model, f)
+		e.Param = f
+		return e
+	}
+	e := wire.NewError(http.StatusBadRequest, wire.CodeUnsupportedEndpointForModel,
+		"model %q has no target that serves %s; `switchyard validate` lists what each model serves", call.Chat.Model, ep)
+	e.Param = "model"
+	return e
 }
 
 // Circuit reports a target's circuit state: closed, half_open or open.
@@ -164,6 +250,9 @@ type Call struct {
 	Deadline time.Time
 	// Trace asks the rules for a full trace (input digests, outputs): the dry run sets it.
 	Trace bool
+	// Embed is set for an embeddings request (Chat then holds its facts for the rules):
+	// each attempt calls the target's Embed instead of Complete.
+	Embed *provider.EmbedRequest
 }
 
 // Plan is the ordered list of targets for a call and how it was chosen.
@@ -200,6 +289,12 @@ type Outcome struct {
 	// for a whole answer, or a stream that never started): the access log's time to first
 	// token.
 	FirstByte time.Time
+	// Native is set when the answering target's plugin was handed the client's own body:
+	// its answer carries the upstream's bytes in the client's format (Response.RawBody,
+	// Chunk.RawEvent) for endpoints other than chat completions.
+	Native bool
+	// Embedding is the answer to an embeddings call.
+	Embedding *provider.EmbedResponse
 }
 
 // Plan evaluates the rules for a call and returns its ordered targets.
@@ -209,6 +304,11 @@ func (p *Pipeline) Plan(ctx context.Context, call *Call) (*Plan, *wire.Error) {
 		return nil, wire.ModelNotFound(call.Chat.Model)
 	}
 	plan := &Plan{Rule: "default"}
+	// Rules choose among the targets that can serve the request's API.
+	candidates, route = p.able(call, candidates), p.able(call, route)
+	if len(candidates) == 0 {
+		return plan, unable(call)
+	}
 	if p.rules != nil {
 		start := time.Now()
 		plan.Input = p.ruleInput(call, candidates)
@@ -233,7 +333,8 @@ func (p *Pipeline) Plan(ctx context.Context, call *Call) (*Plan, *wire.Error) {
 				return plan, wire.NewError(status, wire.CodeRuleRejected, "%s", msg)
 			}
 			for _, t := range d.Targets {
-				if tt := p.cat.models[t.Model]; tt != nil && tt.Provider == t.Provider {
+				if tt := p.cat.models[t.Model]; tt != nil && tt.Provider == t.Provider &&
+					p.serves(tt, call.Chat.Endpoint, call.Chat.NativeOnly != "") {
 					plan.Targets = append(plan.Targets, tt)
 				}
 			}
@@ -264,7 +365,7 @@ func (p *Pipeline) ruleInput(call *Call, candidates []*Target) *abi.Input {
 		NowUnixMS:  now.UnixMilli(),
 		RandomSeed: mrand.Uint64() >> 11, // fits a JSON number exactly; the runtime's per-P source
 		Request: abi.RequestView{
-			ID: call.ID, Endpoint: "chat.completions", Model: chat.Model, Stream: chat.Stream,
+			ID: call.ID, Endpoint: endpointName(chat.Endpoint), Model: chat.Model, Stream: chat.Stream,
 			Priority: call.Priority, PromptTokensEstimate: chat.PromptTokensEstimate,
 			MaxTokens: chat.Provider.MaxTokens, Messages: chat.Messages, Chars: int64(chat.Chars),
 			HasTools: chat.HasTools, HasImages: chat.HasImages, JSONMode: chat.JSONMode,
@@ -280,6 +381,14 @@ func (p *Pipeline) ruleInput(call *Call, candidates []*Target) *abi.Input {
 			}
 		}
 	}
+	// The prompt's text and facts, only when a rule of the chain opted in
+	// (content: {max_bytes: N}), at the largest N: a chain without such a rule
+	// does not even walk the messages. The encoder cuts the texts per rule.
+	if cr, ok := p.rules.(interface{ ContentBytes() int }); ok {
+		if n := cr.ContentBytes(); n > 0 {
+			in.Request.Content = rulecontent.Facts(chat.Provider.Messages, n)
+		}
+	}
 	for i, t := range candidates {
 		st := p.stats[t.Name].snapshot(now)
 		in.Candidates[i] = abi.Candidate{
@@ -291,6 +400,14 @@ func (p *Pipeline) ruleInput(call *Call, candidates []*Target) *abi.Input {
 		}
 	}
 	return in
+}
+
+// endpointName is the endpoint as rules see it: chat completions when unset.
+func endpointName(kind string) string {
+	if kind == "" {
+		return provider.EndpointChat
+	}
+	return kind
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Microsecond)) / 1e3 }
@@ -325,6 +442,49 @@ func (p *Pipeline) Complete(ctx context.Context, call *Call) (*Outcome, *wire.Er
 		return out, werr
 	}
 	return out, p.run(ctx, call, out, nil)
+}
+
+// Embed serves an embeddings call (call.Embed set): planned, dispatched, retried and
+// fallen back like a whole chat answer.
+func (p *Pipeline) Embed(ctx context.Context, call *Call) (*Outcome, *wire.Error) {
+	return p.Complete(ctx, call)
+}
+
+// CountTokens asks the upstream to count a Messages request's input tokens: the first
+// target of the call's plan (rules decide as for the request itself) whose plugin counts
+// natively (provider.EndpointCountTokens) and is up answers. ok is false when none did
+// (no such target, or it failed): the caller then gives its own estimate. A count is no
+// completion: it is not retried, metered or charged.
+func (p *Pipeline) CountTokens(ctx context.Context, call *Call) (n int64, t *Target, ok bool) {
+	plan, werr := p.Plan(ctx, call)
+	if werr != nil {
+		return 0, nil, false
+	}
+	for _, t := range plan.Targets {
+		if !p.native(t, provider.EndpointCountTokens) || !p.up(t.Provider) {
+			continue
+		}
+		r := *call.Chat.Provider
+		r.ID, r.Model, r.Endpoint = call.ID, t.Upstream, provider.EndpointCountTokens
+		r.RawBody = call.Chat.RawBody(t.Upstream, nil)
+		actx, cancel := context.WithTimeout(ctx, p.policy.Attempt)
+		resp, err := p.dispatchers[t.Provider].Complete(actx, &r)
+		cancel()
+		if err != nil || resp.Usage == nil || resp.Usage.PromptTokens <= 0 {
+			p.log.Warn("token count failed; answering the router's estimate", "request_id", call.ID,
+				"provider", t.Provider, "model", t.Name, "error", errText(err))
+			return 0, nil, false
+		}
+		return resp.Usage.PromptTokens, t, true
+	}
+	return 0, nil, false
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "no count in the answer"
+	}
+	return err.Error()
 }
 
 // StreamSink receives a stream. Begin is called once, when the pipeline commits to a target
@@ -517,7 +677,8 @@ func (p *Pipeline) prepare(call *Call, t *Target, params *abi.Params) *provider.
 	r := *call.Chat.Provider
 	r.ID = call.ID
 	r.Model = t.Upstream
-	if p.native[t.Provider] {
+	r.Endpoint = call.Chat.Endpoint
+	if p.native(t, call.Chat.Endpoint) {
 		r.RawBody = call.Chat.RawBody(t.Upstream, rawOverrides(call.Chat, params))
 	}
 	if params != nil {
@@ -547,11 +708,21 @@ func rawOverrides(chat *wire.ChatRequest, params *abi.Params) map[string]json.Ra
 	}
 	set := map[string]json.RawMessage{}
 	put := func(k string, v any) { set[k], _ = json.Marshal(v) }
+	// Each API names its token limit and stop list its own way.
+	maxField, stopField := "max_completion_tokens", "stop"
+	switch chat.Endpoint {
+	case provider.EndpointMessages:
+		maxField, stopField = "max_tokens", "stop_sequences"
+	case provider.EndpointResponses:
+		maxField, stopField = "max_output_tokens", "" // Responses has no stop list
+	case provider.EndpointCompletions:
+		maxField = "max_tokens"
+	}
 	if params.MaxTokens != nil && (chat.Provider.MaxTokens == 0 || *params.MaxTokens < chat.Provider.MaxTokens) {
 		if chat.MaxTokensField != "" {
 			put(chat.MaxTokensField, *params.MaxTokens)
 		} else {
-			put("max_completion_tokens", *params.MaxTokens)
+			put(maxField, *params.MaxTokens)
 		}
 	}
 	if params.Temperature != nil {
@@ -560,10 +731,10 @@ func rawOverrides(chat *wire.ChatRequest, params *abi.Params) map[string]json.Ra
 	if params.TopP != nil {
 		put("top_p", *params.TopP)
 	}
-	if params.Stop != nil {
-		put("stop", params.Stop)
+	if params.Stop != nil && stopField != "" {
+		put(stopField, params.Stop)
 	}
-	if params.ReasoningEffort != "" {
+	if params.ReasoningEffort != "" && (chat.Endpoint == "" || chat.Endpoint == provider.EndpointChat) {
 		put("reasoning_effort", params.ReasoningEffort)
 	}
 	return set
@@ -583,7 +754,20 @@ func (p *Pipeline) attempt(ctx context.Context, call *Call, t *Target, d Dispatc
 		// timedOut is set when the attempt's own limits ended it, not the request's.
 		timedOut string
 	)
-	if sink == nil {
+	out.Native = p.native(t, call.Chat.Endpoint)
+	var emb *provider.EmbedResponse
+	switch {
+	case call.Embed != nil:
+		actx, cancel := context.WithTimeout(ctx, p.policy.Attempt)
+		emb, err = p.embed(actx, d, call, t)
+		if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			timedOut = "the upstream did not answer within timeouts.attempt (" + p.policy.Attempt.String() + ")"
+		}
+		cancel()
+		if err == nil {
+			usage = emb.Usage
+		}
+	case sink == nil:
 		actx, cancel := context.WithTimeout(ctx, p.policy.Attempt)
 		resp, err = d.Complete(actx, req)
 		if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
@@ -594,7 +778,7 @@ func (p *Pipeline) attempt(ctx context.Context, call *Call, t *Target, d Dispatc
 			err = p.validate(ctx, req, resp, out.Plan, t)
 			usage = resp.Usage
 		}
-	} else {
+	default:
 		actx, cancel := context.WithCancel(ctx)
 		ss := newStreamSender(sink, out, t, p.policy.Attempt, p.policy.StreamIdle, cancel, p.policy.StreamHoldback,
 			func(a *answer, complete bool) error { return p.judge(ctx, req, a, complete, out.Plan, t) })
@@ -645,7 +829,7 @@ func (p *Pipeline) attempt(ctx context.Context, call *Call, t *Target, d Dispatc
 	if err != nil {
 		return err
 	}
-	out.Target, out.Response, out.Usage = t, resp, usage
+	out.Target, out.Response, out.Usage, out.Embedding = t, resp, usage, emb
 	if usage != nil {
 		out.CostUSD = t.Cost(usage.PromptTokens, usage.CompletionTokens)
 		st.series.PromptTokens.Add(float64(usage.PromptTokens))
@@ -653,6 +837,30 @@ func (p *Pipeline) attempt(ctx context.Context, call *Call, t *Target, d Dispatc
 		st.series.Cost.Add(out.CostUSD)
 	}
 	return nil
+}
+
+// embed makes one embeddings call and checks that an answer came back for every input.
+func (p *Pipeline) embed(ctx context.Context, d Dispatcher, call *Call, t *Target) (*provider.EmbedResponse, error) {
+	e, ok := d.(provider.Embedder)
+	if !ok {
+		return nil, provider.NewError(provider.KindUnsupported, "provider %s does not serve embeddings", t.Provider)
+	}
+	req := *call.Embed
+	req.ID, req.Model = call.ID, t.Upstream
+	resp, err := e.Embed(ctx, &req)
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Data) != len(req.Input) {
+		return nil, &refusedError{validator: metrics.ValidatorNonEmpty,
+			reason: fmt.Sprintf("the answer holds %d embeddings for %d inputs", len(resp.Data), len(req.Input))}
+	}
+	for i := range resp.Data {
+		if len(resp.Data[i].Vector) == 0 {
+			return nil, &refusedError{validator: metrics.ValidatorNonEmpty, reason: fmt.Sprintf("embedding %d is empty", i)}
+		}
+	}
+	return resp, nil
 }
 
 // validate applies validation.trim_whitespace and max_chars to a whole answer,

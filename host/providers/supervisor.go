@@ -294,6 +294,25 @@ func (s *Supervisor) Stream(ctx context.Context, req *provider.Request, out prov
 	return usage, nil
 }
 
+// Embed asks the plugin for embeddings. Errors are as for Complete; a plugin from before
+// protocol v1.1 answers an unsupported *provider.Error.
+func (s *Supervisor) Embed(ctx context.Context, req *provider.EmbedRequest) (*provider.EmbedResponse, error) {
+	in := s.cur.Load()
+	if in == nil {
+		return nil, s.downError()
+	}
+	e, ok := in.prov.(provider.Embedder)
+	if !ok {
+		return nil, provider.NewError(provider.KindUnsupported, "the plugin does not serve embeddings")
+	}
+	resp, err := e.Embed(ctx, req)
+	in.answered(ctx, err)
+	if err != nil {
+		return nil, s.callError(err)
+	}
+	return resp, nil
+}
+
 // progressSender counts the chunks a plugin streams, as progress of its instance.
 type progressSender struct {
 	out      provider.ChunkSender

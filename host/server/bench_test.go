@@ -50,7 +50,23 @@ func (f *benchProvider) Stream(_ context.Context, req *provider.Request, out pro
 	return &provider.Usage{PromptTokens: 260, CompletionTokens: 256}, nil
 }
 
-func (f *benchProvider) Info() provider.Info { return provider.Info{OpenAINative: true} }
+// Embed answers every input with the same 256-dimension vector.
+func (f *benchProvider) Embed(_ context.Context, req *provider.EmbedRequest) (*provider.EmbedResponse, error) {
+	vec := make([]float32, 256)
+	for i := range vec {
+		vec[i] = float32(i) / 256
+	}
+	out := &provider.EmbedResponse{Model: req.Model, Usage: &provider.Usage{PromptTokens: 260}}
+	for i := range req.Input {
+		out.Data = append(out.Data, provider.Embedding{Index: i, Vector: vec})
+	}
+	return out, nil
+}
+
+func (f *benchProvider) Info() provider.Info {
+	return provider.Info{OpenAINative: true, Endpoints: []string{provider.EndpointChat, provider.EndpointResponses,
+		provider.EndpointMessages, provider.EndpointCompletions, provider.EndpointEmbeddings}}
+}
 
 // benchRules has no opinion, so the model's route is taken, after building the rule input.
 type benchRules struct{}
@@ -110,16 +126,24 @@ func (w *discardWriter) Flush()                      {}
 func (w *discardWriter) SetWriteDeadline(time.Time) error { return nil }
 
 func benchHandler(b *testing.B, stream bool, extra string) {
+	end := ""
+	if stream {
+		end = "data: [DONE]\n\n"
+	}
+	benchRoute(b, "/v1/chat/completions", benchBody(stream), end, extra)
+}
+
+// benchRoute measures one route's handler with body; the first answer must end with end.
+func benchRoute(b *testing.B, path string, body []byte, end, extra string) {
 	s := benchServer(b, extra)
 	h := s.Handler()
-	body := benchBody(stream)
 	// Check once that the answer is what a client expects.
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body)))
-	if rec.Code != http.StatusOK || (stream && !strings.HasSuffix(rec.Body.String(), "data: [DONE]\n\n")) {
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body)))
+	if rec.Code != http.StatusOK || !strings.HasSuffix(rec.Body.String(), end) {
 		b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
 	}
-	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil)
+	req := httptest.NewRequest(http.MethodPost, path, nil)
 	req.Header.Set("Content-Type", "application/json")
 	rd := bytes.NewReader(body)
 	w := &discardWriter{h: http.Header{}}
@@ -149,3 +173,26 @@ func BenchmarkChatCompletion(b *testing.B) {
 
 // BenchmarkChatStream is a streamed answer of 20 content chunks, a finish and a usage chunk.
 func BenchmarkChatStream(b *testing.B) { benchHandler(b, true, "") }
+
+// BenchmarkEndpoints is a request of each API through the handler, whole and streamed,
+// with bodies of about 1 KB like chat's: the other APIs' decoding into chat, and their
+// answers' encoding, against chat's own path in the same run.
+func BenchmarkEndpoints(b *testing.B) {
+	text := strings.Repeat("lorem ipsum ", 80)
+	bodies := []struct {
+		name, path, body, end string
+	}{
+		{"chat", "/v1/chat/completions", string(benchBody(false)), "}"},
+		{"responses", "/v1/responses", `{"model":"bench","max_output_tokens":256,"instructions":"You are terse.","input":"` + text + `","temperature":0.2}`, "}"},
+		{"messages", "/v1/messages", `{"model":"bench","max_tokens":256,"system":"You are terse.","messages":[{"role":"user","content":"` + text + `"}],"temperature":0.2}`, "}"},
+		{"completions", "/v1/completions", `{"model":"bench","max_tokens":256,"prompt":"` + text + `","temperature":0.2}`, "}"},
+		{"embeddings", "/v1/embeddings", `{"model":"bench","input":["` + text + `"]}`, "}"},
+		{"chat-stream", "/v1/chat/completions", string(benchBody(true)), "data: [DONE]\n\n"},
+		{"responses-stream", "/v1/responses", `{"model":"bench","stream":true,"max_output_tokens":256,"input":"` + text + `"}`, "\n\n"},
+		{"messages-stream", "/v1/messages", `{"model":"bench","stream":true,"max_tokens":256,"messages":[{"role":"user","content":"` + text + `"}]}`, "\n\n"},
+		{"completions-stream", "/v1/completions", `{"model":"bench","stream":true,"max_tokens":256,"prompt":"` + text + `"}`, "data: [DONE]\n\n"},
+	}
+	for _, c := range bodies {
+		b.Run(c.name, func(b *testing.B) { benchRoute(b, c.path, []byte(c.body), c.end, "log: {access: off}\n") })
+	}
+}

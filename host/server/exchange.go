@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/switchyard-llm/switchyard/host/pipeline"
+	"github.com/switchyard-llm/switchyard/host/wire"
 )
 
 // exchange is one request's response writer. It bounds every write to the client by
@@ -49,6 +50,9 @@ type exchange struct {
 	out    *pipeline.Outcome
 	// overhead is the router's own time, known for chat completions.
 	overhead time.Duration
+	// envelope, when set, writes errors in the endpoint's own envelope (Anthropic's for
+	// /v1/messages) instead of OpenAI's.
+	envelope func(*wire.Error) []byte
 }
 
 // arm gives the next write to the client its deadline. Writers that cannot take one (a

@@ -143,6 +143,11 @@ func New(st *State, o Options) *Server {
 	e.HandleMethodNotAllowed = false
 	e.Use(s.begin, s.recover)
 	e.POST("/v1/chat/completions", s.chatCompletions)
+	e.POST("/v1/responses", s.serveFront(frontResponses))
+	e.POST("/v1/messages", s.serveFront(frontMessages))
+	e.POST("/v1/messages/count_tokens", s.countTokens)
+	e.POST("/v1/completions", s.serveFront(frontCompletions))
+	e.POST("/v1/embeddings", s.embeddingsHandler)
 	e.GET("/v1/models", s.listModels)
 	e.GET("/v1/models/:id", s.getModel)
 	e.POST("/v1/switchyard/route", s.dryRun)
@@ -239,13 +244,17 @@ func (s *Server) recover(c *gin.Context) {
 }
 
 func (s *Server) writeError(c *gin.Context, e *wire.Error) {
+	body := e.JSON
 	if x, ok := c.Writer.(*exchange); ok {
 		x.code = e.Code
+		if x.envelope != nil {
+			body = func() []byte { return x.envelope(e) }
+		}
 	}
 	if e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
-	c.Data(e.Status, "application/json", e.JSON())
+	c.Data(e.Status, "application/json", body())
 }
 
 func (s *Server) healthz(c *gin.Context) {
@@ -420,7 +429,11 @@ func (s *Server) authenticate(r *http.Request, st *State) (*hashedKey, *wire.Err
 	}
 	tok := bearer(r)
 	if tok == "" {
-		return nil, wire.NewError(http.StatusUnauthorized, wire.CodeInvalidAPIKey, "an API key is required: send Authorization: Bearer <key>")
+		// Anthropic's clients send their key as x-api-key.
+		tok = strings.TrimSpace(r.Header.Get("X-Api-Key"))
+	}
+	if tok == "" {
+		return nil, wire.NewError(http.StatusUnauthorized, wire.CodeInvalidAPIKey, "an API key is required: send Authorization: Bearer <key> (or x-api-key: <key>)")
 	}
 	sum := sha256.Sum256([]byte(tok))
 	var found *hashedKey
@@ -478,6 +491,11 @@ type parsed struct {
 
 // parse reads, authenticates and decodes a chat request for the exchange x.
 func (s *Server) parse(c *gin.Context, x *exchange) (*parsed, *wire.Error) {
+	return s.parseWith(c, x, wire.DecodeChat)
+}
+
+// parseWith is parse with the decoder of another API's bodies.
+func (s *Server) parseWith(c *gin.Context, x *exchange, decode func([]byte) (*wire.ChatRequest, error)) (*parsed, *wire.Error) {
 	r := c.Request
 	st, start := x.st, x.start
 	id := requestID(c)
@@ -503,7 +521,7 @@ func (s *Server) parse(c *gin.Context, x *exchange) (*parsed, *wire.Error) {
 		}
 		return nil, wire.BadRequest("", "could not read the body")
 	}
-	chat, err := wire.DecodeChat(body)
+	chat, err := decode(body)
 	if err != nil {
 		var we *wire.Error
 		if errors.As(err, &we) {
@@ -565,68 +583,33 @@ func timeoutMS(v string) (int64, bool) {
 
 func (s *Server) chatCompletions(c *gin.Context) {
 	x := exchangeOf(c, "chat.completions")
-	start, st := x.start, x.st
-	s.m.ActiveRequests.Inc()
-	defer s.m.ActiveRequests.Dec()
-	series := s.m.Series(metrics.Unknown)
-	status := http.StatusOK
-	defer func() { series.Done(status, time.Since(start)) }()
-	// Every answer says how many upstream calls were made, none until the pipeline did.
-	h := c.Writer.Header()
-	h[canonAttempts], h[canonFallbacks] = zeroCount, zeroCount
-
-	p, werr := s.parse(c, x)
-	if werr != nil {
-		status = werr.Status
-		s.writeError(c, werr)
-		return
-	}
-	series = s.m.Series(p.call.Chat.Model)
-	ctx, cancel := context.WithDeadline(c.Request.Context(), p.call.Deadline)
-	defer cancel()
-	// A write to the client that fails or passes timeouts.client_write ends the request:
-	// the pipeline's context is cancelled, and the upstream call with it.
-	x.onFail = cancel
-	if werr := s.admit(ctx, st, p.call.Priority); werr != nil {
-		status = werr.Status
-		s.writeError(c, werr)
-		return
-	}
-	defer s.adm.Release() // a stream holds its slot until it ends
-	if p.call.Chat.Stream {
-		status = s.stream(ctx, c, x, p)
-		return
-	}
-	out, werr := st.Pipeline.Complete(ctx, p.call)
-	x.out = out
-	s.outcomeHeaders(c, out)
-	overhead := time.Since(start) - out.Upstream
-	x.overhead = overhead
-	s.m.Overhead.Observe(overhead.Seconds())
-	c.Writer.Header().Set(canonOverhead, formatMS(overhead))
-	if werr != nil {
-		werr = ended(ctx, werr)
-		status = werr.Status
-		s.writeError(c, werr)
-		return
-	}
-	c.Writer.Header().Set(canonCost, formatUSD(out.CostUSD))
-	bodyModel := out.Response.Model
-	if bodyModel == "" {
-		bodyModel = out.Target.Upstream
-	}
-	if out.Response.ID == "" {
-		out.Response.ID = "chatcmpl-" + p.call.ID
-	}
-	if out.Response.Created == 0 {
-		out.Response.Created = start.Unix()
-	}
-	buf := bufPool.Get().(*[]byte)
-	*buf = wire.AppendCompletion((*buf)[:0], out.Response, bodyModel)
-	c.Data(http.StatusOK, "application/json", *buf)
-	if cap(*buf) <= 64<<10 {
-		bufPool.Put(buf)
-	}
+	s.call(c, x, wire.DecodeChat, func(ctx context.Context, p *parsed) int {
+		if p.call.Chat.Stream {
+			return s.stream(ctx, c, x, p)
+		}
+		out, werr := p.state.Pipeline.Complete(ctx, p.call)
+		status, ok := s.whole(ctx, c, x, out, werr)
+		if !ok {
+			return status
+		}
+		bodyModel := out.Response.Model
+		if bodyModel == "" {
+			bodyModel = out.Target.Upstream
+		}
+		if out.Response.ID == "" {
+			out.Response.ID = "chatcmpl-" + p.call.ID
+		}
+		if out.Response.Created == 0 {
+			out.Response.Created = x.start.Unix()
+		}
+		buf := bufPool.Get().(*[]byte)
+		*buf = wire.AppendCompletion((*buf)[:0], out.Response, bodyModel)
+		c.Data(http.StatusOK, "application/json", *buf)
+		if cap(*buf) <= 64<<10 {
+			bufPool.Put(buf)
+		}
+		return status
+	})
 }
 
 // zeroCount is the value of the attempts and fallbacks headers before the pipeline ran.

@@ -603,7 +603,7 @@ func TestErrorEnvelope(t *testing.T) {
 		wantError(t, e.do("POST", "/v1/chat/completions", "{"), 400, "invalid_request_error", "invalid_request", "-")
 	})
 	t.Run("unsupported endpoint", func(t *testing.T) {
-		wantError(t, e.do("POST", "/v1/embeddings", `{}`), 404, "invalid_request_error", "unsupported_endpoint", "")
+		wantError(t, e.do("POST", "/v1/audio/speech", `{}`), 404, "invalid_request_error", "unsupported_endpoint", "")
 	})
 	t.Run("upstream failure", func(t *testing.T) {
 		e.d.complete = func(context.Context, *provider.Request) (*provider.Response, error) {

@@ -29,12 +29,7 @@ type sseSink struct {
 // Begin sends the status and headers; called once, before the first chunk.
 func (k *sseSink) Begin(o *pipeline.Outcome) {
 	k.s.outcomeHeaders(k.c, o)
-	h := k.c.Writer.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	// Cost and overhead are only known at the end: they go in trailers.
-	h.Set("Trailer", HeaderCost+", "+HeaderOverhead)
+	streamHeaders(k.c.Writer.Header())
 	if o.Target != nil {
 		k.model = o.Target.Upstream
 	}
@@ -73,6 +68,15 @@ func (k *sseSink) send() error {
 		return err
 	}
 	return k.x.FlushError()
+}
+
+// streamHeaders are the headers of every stream.
+func streamHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	// Cost and overhead are only known at the end: they go in trailers.
+	h.Set("Trailer", HeaderCost+", "+HeaderOverhead)
 }
 
 // summary is the final SSE comment: what is only known at the end of a stream.
@@ -118,15 +122,7 @@ func (s *Server) stream(ctx context.Context, c *gin.Context, x *exchange, p *par
 		sink.buf = wire.AppendUsageChunk(append(sink.buf[:0], "data: "...), out.Usage, sink.id, sink.model, sink.created)
 		_ = sink.send()
 	}
-	sum := summary{Attempts: out.Attempts, Fallbacks: out.Fallbacks, CostUSD: out.CostUSD, OverheadMS: float64(overhead.Microseconds()) / 1e3}
-	if out.Target != nil {
-		sum.Provider, sum.Model = out.Target.Provider, out.Target.Name
-	}
-	if out.Plan != nil {
-		sum.Rule = out.Plan.Rule
-	}
-	js, _ := json.Marshal(sum)
-	_, _ = x.Write(append(append([]byte(": switchyard "), js...), '\n', '\n'))
+	_, _ = x.Write(summaryComment(out, overhead))
 	if werr == nil {
 		_, _ = x.Write([]byte("data: [DONE]\n\n"))
 	}

@@ -37,21 +37,24 @@ const (
 	CodeModelNotAllowed     = "model_not_allowed"
 	CodeModelNotFound       = "model_not_found"
 	CodeUnsupportedEndpoint = "unsupported_endpoint"
-	CodeRuleNotFound        = "rule_not_found"
-	CodeRequestTimeout      = "request_timeout"
-	CodeRequestTooLarge     = "request_too_large"
-	CodeReloadRefused       = "reload_refused"
-	CodeShed                = "shed"
-	CodeRateLimited         = "rate_limited"
-	CodeRuleRejected        = "rule_rejected"
-	CodeClientClosed        = "client_closed_request"
-	CodeInternal            = "internal_error"
-	CodeAllTargetsFailed    = "all_targets_failed"
-	CodeAnswerRejected      = "answer_rejected"
-	CodeNoRoute             = "no_route"
-	CodeRuleError           = "rule_error"
-	CodeShuttingDown        = "shutting_down"
-	CodeDeadlineExceeded    = "deadline_exceeded"
+	// CodeUnsupportedEndpointForModel: no target of the model serves the API the request
+	// came in through (or serves it natively, for a field only a native upstream honours).
+	CodeUnsupportedEndpointForModel = "unsupported_endpoint_for_model"
+	CodeRuleNotFound                = "rule_not_found"
+	CodeRequestTimeout              = "request_timeout"
+	CodeRequestTooLarge             = "request_too_large"
+	CodeReloadRefused               = "reload_refused"
+	CodeShed                        = "shed"
+	CodeRateLimited                 = "rate_limited"
+	CodeRuleRejected                = "rule_rejected"
+	CodeClientClosed                = "client_closed_request"
+	CodeInternal                    = "internal_error"
+	CodeAllTargetsFailed            = "all_targets_failed"
+	CodeAnswerRejected              = "answer_rejected"
+	CodeNoRoute                     = "no_route"
+	CodeRuleError                   = "rule_error"
+	CodeShuttingDown                = "shutting_down"
+	CodeDeadlineExceeded            = "deadline_exceeded"
 )
 
 // OpenAI's error types, the envelope's "type". Clients written for OpenAI switch on them, so
@@ -88,6 +91,7 @@ var Codes = []CodeInfo{
 	{CodeInvalidAPIKey, []StatusType{{http.StatusUnauthorized, TypeAuthentication}}},
 	{CodeModelNotAllowed, []StatusType{{http.StatusForbidden, TypePermission}}},
 	{CodeModelNotFound, []StatusType{{http.StatusNotFound, TypeInvalidRequest}}},
+	{CodeUnsupportedEndpointForModel, []StatusType{{http.StatusBadRequest, TypeInvalidRequest}}},
 	{CodeUnsupportedEndpoint, []StatusType{{http.StatusNotFound, TypeInvalidRequest}}},
 	{CodeRuleNotFound, []StatusType{{http.StatusNotFound, TypeInvalidRequest}}},
 	{CodeRequestTimeout, []StatusType{{http.StatusRequestTimeout, TypeInvalidRequest}}},
