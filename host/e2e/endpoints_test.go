@@ -648,3 +648,65 @@ rules:
 		t.Errorf("the log holds prompt content:\n%s", r.log.String())
 	}
 }
+
+// TestResponsesToAnthropic: an OpenAI Responses client routed to the Anthropic plugin,
+// through the translation both ways: text, usage with cached tokens, and a tool call.
+func TestResponsesToAnthropic(t *testing.T) {
+	tc := messagesTargets(t)["anthropic"]
+	r := startRouter(t, tc.cfg)
+	c := r.client()
+	resp, err := c.Responses.New(ctx(t), responses.ResponseNewParams{Model: "default",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("say hi")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fake answered 12 input tokens of which 4 were read from the cache, and 6 out.
+	if resp.OutputText() != "Hello from Claude" || resp.Usage.InputTokens != 16 || resp.Usage.InputTokensDetails.CachedTokens != 4 || resp.Usage.OutputTokens != 6 {
+		t.Errorf("%q %+v", resp.OutputText(), resp.Usage)
+	}
+	if got := string(tc.up.body("/v1/messages")); !strings.Contains(got, `"model":"claude-test-4"`) || !strings.Contains(got, `"say hi"`) {
+		t.Errorf("upstream got %s", got)
+	}
+	tools, err := c.Responses.New(ctx(t), responses.ResponseNewParams{Model: "default", Tools: []responses.ToolUnionParam{weatherTool()},
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("weather in Paris?")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var call *responses.ResponseOutputItemUnion
+	for i := range tools.Output {
+		if tools.Output[i].Type == "function_call" {
+			call = &tools.Output[i]
+		}
+	}
+	if call == nil || call.Name != "get_weather" || call.CallID != "toolu_01A" || call.Arguments.OfString != `{"city":"Paris"}` {
+		t.Fatalf("want the upstream's tool_use as a function_call, got %+v", tools.Output)
+	}
+	stream := c.Responses.NewStreaming(ctx(t), responses.ResponseNewParams{Model: "default",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("say hi")}})
+	var text string
+	for stream.Next() {
+		if ev := stream.Current(); ev.Type == "response.output_text.delta" {
+			text += ev.Delta
+		}
+	}
+	if err := stream.Err(); err != nil || text != "Hello from Claude" {
+		t.Errorf("stream: %v %q", err, text)
+	}
+}
+
+// TestMessagesCachedTokens: an Anthropic client routed to an OpenAI-compatible upstream
+// sees the upstream's cached prompt tokens as cache reads, the rest as input.
+func TestMessagesCachedTokens(t *testing.T) {
+	tc := messagesTargets(t)["openai-compatible"]
+	r := startRouter(t, tc.cfg)
+	c := r.anthropicClient("unused")
+	msg, err := c.Messages.New(ctx(t), anthropic.MessageNewParams{Model: "default", MaxTokens: 64,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("cached please"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fake's chat usage: 10 prompt tokens, 4 of them cached, 2 completion tokens.
+	if msg.Usage.InputTokens != 6 || msg.Usage.CacheReadInputTokens != 4 || msg.Usage.OutputTokens != 2 || msg.StopReason != anthropic.StopReasonEndTurn {
+		t.Errorf("usage %+v stop %q", msg.Usage, msg.StopReason)
+	}
+}

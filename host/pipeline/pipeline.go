@@ -178,16 +178,20 @@ func (p *Pipeline) ServesEndpoint(t *Target) []string {
 // able keeps the targets that can serve the call's endpoint.
 func (p *Pipeline) able(call *Call, ts []*Target) []*Target {
 	native := call.Chat.NativeOnly != ""
-	kept := ts[:0:0]
-	for _, t := range ts {
+	for i, t := range ts {
 		if p.serves(t, call.Chat.Endpoint, native) {
-			kept = append(kept, t)
+			continue
 		}
+		// Copy only when a target is left out: most requests keep them all.
+		kept := append(make([]*Target, 0, len(ts)-1), ts[:i]...)
+		for _, t := range ts[i+1:] {
+			if p.serves(t, call.Chat.Endpoint, native) {
+				kept = append(kept, t)
+			}
+		}
+		return kept
 	}
-	if len(kept) == len(ts) {
-		return ts
-	}
-	return kept
+	return ts
 }
 
 // unable is the error for a call none of whose targets can serve its endpoint.
