@@ -312,9 +312,6 @@ func TestMessagesAnthropicClient(t *testing.T) {
 
 func TestMessagesTools(t *testing.T) {
 	for name, tc := range messagesTargets(t) {
-		if name == "openai-compatible" {
-			continue // the fake's chat answers carry no tool calls
-		}
 		t.Run(name, func(t *testing.T) {
 			r := startRouter(t, tc.cfg)
 			c := r.anthropicClient("unused")
@@ -348,6 +345,13 @@ func TestMessagesTools(t *testing.T) {
 			}
 			if name == "mock" && !strings.Contains(next.Content[0].Text, "Tool result received") {
 				t.Errorf("after the tool result: %+v", next.Content)
+			}
+			if name == "openai-compatible" {
+				// The tool result went upstream as a chat tool message answering the call.
+				up := string(tc.up.body("/v1/chat/completions"))
+				if !strings.Contains(up, `"role":"tool"`) || !strings.Contains(up, `"tool_call_id":"call_abc"`) || !strings.Contains(up, "sunny, 21 C") {
+					t.Errorf("upstream got %s", up)
+				}
 			}
 		})
 	}

@@ -128,8 +128,12 @@ func fakeOpenAIAPIs(t *testing.T) *upstream {
 			return
 		}
 		var req struct {
-			Stream bool            `json:"stream"`
-			Input  json.RawMessage `json:"input"`
+			Stream   bool              `json:"stream"`
+			Input    json.RawMessage   `json:"input"`
+			Tools    []json.RawMessage `json:"tools"`
+			Messages []struct {
+				Role string `json:"role"`
+			} `json:"messages"`
 		}
 		_ = json.Unmarshal(b, &req)
 		switch r.URL.Path {
@@ -186,6 +190,11 @@ func fakeOpenAIAPIs(t *testing.T) *upstream {
 				return
 			}
 			w.Header().Set("Content-Type", "application/json")
+			if len(req.Tools) > 0 && len(req.Messages) > 0 && req.Messages[len(req.Messages)-1].Role != "tool" {
+				// With tools, a call to the first; after its result, text.
+				io.WriteString(w, `{"id":"chatcmpl-2","object":"chat.completion","created":1,"model":"gpt-test-2026","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_abc","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":30,"completion_tokens":9,"total_tokens":39}}`)
+				return
+			}
 			io.WriteString(w, `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-test-2026","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":4}}}`)
 		}
 	})
