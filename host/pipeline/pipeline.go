@@ -88,6 +88,9 @@ type Pipeline struct {
 	breakers    map[string]*circuit.Breaker
 	// info describes each provider's plugin (what it serves, what it forwards as is).
 	info map[string]provider.Info
+	// servedByAll lists the endpoint kinds every catalogue target serves ("" for chat):
+	// for those, planning has no target to leave out.
+	servedByAll map[string]bool
 	// validators is set when a rule judges answers.
 	validators AnswerValidator
 }
@@ -122,6 +125,15 @@ func New(o Options) *Pipeline {
 		if in, ok := d.(Describer); ok {
 			p.info[name] = in.Info()
 		}
+	}
+	p.servedByAll = map[string]bool{}
+	for _, kind := range []string{"", provider.EndpointChat, provider.EndpointResponses, provider.EndpointMessages,
+		provider.EndpointCompletions, provider.EndpointEmbeddings} {
+		all := true
+		for _, t := range o.Catalogue.Targets() {
+			all = all && p.serves(t, kind, false)
+		}
+		p.servedByAll[kind] = all
 	}
 	return p
 }
@@ -178,6 +190,9 @@ func (p *Pipeline) ServesEndpoint(t *Target) []string {
 // able keeps the targets that can serve the call's endpoint.
 func (p *Pipeline) able(call *Call, ts []*Target) []*Target {
 	native := call.Chat.NativeOnly != ""
+	if !native && p.servedByAll[call.Chat.Endpoint] {
+		return ts
+	}
 	for i, t := range ts {
 		if p.serves(t, call.Chat.Endpoint, native) {
 			continue
