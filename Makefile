@@ -108,7 +108,7 @@ test: build rules e2e-node
 
 ## bench: rule evaluation, the plugin round trip and a whole request through the router
 bench: build rules
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./host/rules/ ./host/server/ ./host/e2e/
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./host/rules/ ./host/server/ ./host/ledger/ ./host/e2e/
 
 ## soak: mixed traffic with injected faults for SOAK_DURATION (default 3m); not part of make test
 SOAK_DURATION ?= 3m
