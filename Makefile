@@ -83,7 +83,7 @@ run: build
 
 # The packages with goroutines of their own, run under the race detector by `make test`
 # (instead of a plain run: each test runs once).
-RACE_PKGS := ./host/pipeline ./host/circuit ./host/admission ./host/providers ./host/rules ./host/server
+RACE_PKGS := ./host/pipeline ./host/circuit ./host/admission ./host/providers ./host/rules ./host/server ./host/ledger
 
 # The npm packages host/e2e drives (the openai client), at the versions package-lock.json
 # pins; node and npm come with the rule toolchains.

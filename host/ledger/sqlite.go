@@ -14,7 +14,8 @@ import (
 )
 
 // migrations are the ledger schema's versions, in order: migrations[i] takes a database
-// from version i to i+1. A released migration is never edited; a change is a new one.
+// from version i to i+1. A released migration is never edited; a change is a new one, in
+// pgMigrations too (the same schema in PostgreSQL's types).
 var migrations = []string{
 	// 1: the requests table.
 	`CREATE TABLE requests (

@@ -1,0 +1,148 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// pgMigrations are migrations in PostgreSQL's types, version for version.
+var pgMigrations = []string{
+	// 1: the requests table.
+	`CREATE TABLE requests (
+		id TEXT PRIMARY KEY,
+		ts_unix_ms BIGINT NOT NULL,
+		key TEXT NOT NULL,
+		team TEXT NOT NULL,
+		endpoint TEXT NOT NULL,
+		route TEXT NOT NULL,
+		rule TEXT NOT NULL,
+		targets TEXT NOT NULL,
+		attempts INTEGER NOT NULL,
+		fallbacks INTEGER NOT NULL,
+		provider TEXT NOT NULL,
+		model TEXT NOT NULL,
+		status INTEGER NOT NULL,
+		code TEXT NOT NULL,
+		tokens_in BIGINT NOT NULL,
+		tokens_out BIGINT NOT NULL,
+		tokens_cached BIGINT NOT NULL,
+		cost_usd DOUBLE PRECISION NOT NULL,
+		latency_us BIGINT NOT NULL,
+		ttft_us BIGINT NOT NULL,
+		overhead_us BIGINT NOT NULL,
+		rule_input BYTEA
+	);
+	CREATE INDEX requests_ts ON requests (ts_unix_ms);
+	CREATE INDEX requests_key_ts ON requests (key, ts_unix_ms);`,
+}
+
+// Postgres is the Store for fleets: every replica writes to one database.
+type Postgres struct {
+	pool *pgxpool.Pool
+	// where names the database in messages, without its password.
+	where string
+}
+
+// OpenPostgres connects to the database at dsn (postgres://...) and brings its schema to
+// SchemaVersion, refusing one newer than this binary's. Migrations run in one transaction
+// under an advisory lock, so replicas starting together migrate once.
+func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
+	where := redact(dsn)
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", where, err)
+	}
+	p := &Postgres{pool: pool, where: where}
+	if err := p.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// redact is a database URL without its password, for messages.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "postgres (an unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+func (p *Postgres) migrate(ctx context.Context) error {
+	if len(pgMigrations) != len(migrations) {
+		return errors.New("ledger: the PostgreSQL and SQLite migrations differ in number")
+	}
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger %s: %w", p.where, err)
+	}
+	defer tx.Rollback(ctx)
+	// One replica migrates at a time (the lock ends with the transaction).
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7158244421)`); err != nil {
+		return fmt.Errorf("ledger %s: %w", p.where, err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("ledger %s: %w", p.where, err)
+	}
+	var v int
+	switch err := tx.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&v); {
+	case errors.Is(err, pgx.ErrNoRows):
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_version VALUES (0)`); err != nil {
+			return fmt.Errorf("ledger %s: %w", p.where, err)
+		}
+	case err != nil:
+		return fmt.Errorf("ledger %s: %w", p.where, err)
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("ledger %s: the database has schema version %d, newer than this switchyard's %d: run a newer switchyard, or point ledger.url at another database",
+			p.where, v, SchemaVersion)
+	}
+	for ; v < SchemaVersion; v++ {
+		if _, err := tx.Exec(ctx, pgMigrations[v]); err != nil {
+			return fmt.Errorf("ledger %s: migration %d: %w", p.where, v+1, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE schema_version SET version = $1`, v); err != nil {
+		return fmt.Errorf("ledger %s: %w", p.where, err)
+	}
+	return tx.Commit(ctx)
+}
+
+var pgColumns = []string{"id", "ts_unix_ms", "key", "team", "endpoint", "route", "rule", "targets", "attempts", "fallbacks",
+	"provider", "model", "status", "code", "tokens_in", "tokens_out", "tokens_cached", "cost_usd", "latency_us", "ttft_us",
+	"overhead_us", "rule_input"}
+
+// Write stores rows with COPY in one transaction: all of them or none.
+func (p *Postgres) Write(ctx context.Context, rows []Row) error {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+		r := &rows[i]
+		targets, _ := json.Marshal(r.Targets)
+		if r.Targets == nil {
+			targets = []byte("[]")
+		}
+		return []any{r.ID, r.Time.UnixMilli(), r.Key, r.Team, r.Endpoint, r.Route, r.Rule, string(targets), r.Attempts,
+			r.Fallbacks, r.Provider, r.Model, r.Status, r.Code, r.TokensIn, r.TokensOut, r.TokensCached, r.CostUSD,
+			r.Latency.Microseconds(), r.TTFT.Microseconds(), r.Overhead.Microseconds(), r.RuleInput}, nil
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"requests"}, pgColumns, src); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// Close closes the pool.
+func (p *Postgres) Close() error { p.pool.Close(); return nil }
+
+var _ Store = (*Postgres)(nil)

@@ -1,0 +1,148 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testPostgres returns the URL of a PostgreSQL to test against: SWITCHYARD_TEST_POSTGRES
+// when it names a running one, else a private instance of Debian's postgresql started in
+// a temporary folder on a free port and stopped when the test ends. A missing server fails
+// the test: it never skips.
+func testPostgres(t *testing.T) string {
+	t.Helper()
+	if url := os.Getenv("SWITCHYARD_TEST_POSTGRES"); url != "" {
+		return url
+	}
+	bin := pgBin(t)
+	dir, err := os.MkdirTemp("", "switchyard-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// initdb refuses root: as root, the server runs as Debian's postgres user.
+	run := func(name string, args ...string) *exec.Cmd { return exec.Command(filepath.Join(bin, name), args...) }
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("running as root needs the postgres user of Debian's postgresql package: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+		run = func(name string, args ...string) *exec.Cmd {
+			return exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(bin, name)}, args...)...)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	if out, err := run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8").CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	port := freePort(t)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", port, dir)
+	if out, err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "120", "start").CombinedOutput(); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+	t.Cleanup(func() { _ = run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop").Run() })
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+}
+
+// pgBin finds the server's programs: on PATH (pg_ctl), else in Debian's versioned folder.
+func pgBin(t *testing.T) string {
+	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(p), "postgres")); err == nil {
+			return filepath.Dir(p)
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	for i := len(dirs) - 1; i >= 0; i-- { // the newest version first
+		if _, err := os.Stat(filepath.Join(dirs[i], "postgres")); err == nil {
+			return dirs[i]
+		}
+	}
+	t.Fatal("PostgreSQL is not installed: apt-get install postgresql (.ci/run does), or set SWITCHYARD_TEST_POSTGRES to a running one")
+	return ""
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestPostgres: the same contract as the SQLite store, against a real PostgreSQL: a
+// batch round trips, a refused batch stores nothing, reopening keeps the rows, a newer
+// schema is refused, and the Writer's batches land.
+func TestPostgres(t *testing.T) {
+	url := testPostgres(t)
+	ctx := context.Background()
+	p, err := OpenPostgres(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.UnixMilli(1764000000123)
+	in := Row{ID: "req_1", Time: at, Key: "team-a", Team: "a", Endpoint: "messages", Route: "default", Rule: "guard@abc",
+		Targets: []string{"mock/mock-small"}, Attempts: 2, Fallbacks: 1, Provider: "mock", Model: "mock-small", Status: 200,
+		TokensIn: 260, TokensOut: 64, TokensCached: 10, CostUSD: 0.00125, Latency: 350 * time.Millisecond, RuleInput: []byte(`{"abi":1}`)}
+	if err := p.Write(ctx, []Row{in}); err != nil {
+		t.Fatal(err)
+	}
+	var id, targets string
+	var ts, lat int64
+	var cost float64
+	var input []byte
+	if err := p.pool.QueryRow(ctx, `SELECT id, ts_unix_ms, targets, cost_usd, latency_us, rule_input FROM requests`).
+		Scan(&id, &ts, &targets, &cost, &lat, &input); err != nil {
+		t.Fatal(err)
+	}
+	if id != "req_1" || ts != at.UnixMilli() || targets != `["mock/mock-small"]` || cost != 0.00125 || lat != 350000 || string(input) != `{"abi":1}` {
+		t.Errorf("read back %s %d %s %v %d %s", id, ts, targets, cost, lat, input)
+	}
+	if err := p.Write(ctx, []Row{{ID: "x"}, {ID: "req_1"}}); err == nil {
+		t.Fatal("a repeated id was accepted")
+	}
+	var n int
+	if err := p.pool.QueryRow(ctx, `SELECT count(*) FROM requests`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d rows after a refused batch (%v), want 1", n, err)
+	}
+	w := NewWriter(p, Options{Batch: 100})
+	for i := range 1000 {
+		w.Add(Row{ID: fmt.Sprintf("w_%d", i), Time: at, Status: 200})
+	}
+	if err := w.Close(ctx); err != nil { // closes p too
+		t.Fatal(err)
+	}
+	p, err = OpenPostgres(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.pool.QueryRow(ctx, `SELECT count(*) FROM requests`).Scan(&n); err != nil || n != 1001 {
+		t.Fatalf("%d rows after the Writer and a reopen (%v), want 1001", n, err)
+	}
+	if _, err := p.pool.Exec(ctx, `UPDATE schema_version SET version = $1`, SchemaVersion+1); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	_, err = OpenPostgres(ctx, url)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema version %d, newer than this switchyard's %d", SchemaVersion+1, SchemaVersion)) {
+		t.Fatalf("a newer database: %v", err)
+	}
+	if strings.Contains(redact("postgres://u:hunter2@h/db"), "hunter2") {
+		t.Error("the password shows in messages")
+	}
+}
