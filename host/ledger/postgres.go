@@ -100,9 +100,8 @@ func (p *Postgres) migrate(ctx context.Context) error {
 	case err != nil:
 		return fmt.Errorf("ledger %s: %w", p.where, err)
 	}
-	if v > SchemaVersion {
-		return fmt.Errorf("ledger %s: the database has schema version %d, newer than this switchyard's %d: run a newer switchyard, or point ledger.url at another database",
-			p.where, v, SchemaVersion)
+	if err := tooNew(p.where, v); err != nil {
+		return err
 	}
 	for ; v < SchemaVersion; v++ {
 		if _, err := tx.Exec(ctx, pgMigrations[v]); err != nil {

@@ -49,6 +49,16 @@ var migrations = []string{
 // SchemaVersion is the ledger schema this binary writes.
 var SchemaVersion = len(migrations)
 
+// tooNew refuses a database whose schema is newer than this binary's: an older binary
+// must not write rows a newer one cannot read. Both stores say it alike.
+func tooNew(where string, v int) error {
+	if v <= SchemaVersion {
+		return nil
+	}
+	return fmt.Errorf("ledger %s: the database has schema version %d, newer than this switchyard's %d: run a newer switchyard, or point ledger.url at another database",
+		where, v, SchemaVersion)
+}
+
 // SQLite is the embedded Store, the default: one file, nothing to install.
 type SQLite struct {
 	db   *sql.DB
@@ -98,9 +108,8 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	case err != nil:
 		return fmt.Errorf("ledger %s: %w", s.path, err)
 	}
-	if v > SchemaVersion {
-		return fmt.Errorf("ledger %s: the database has schema version %d, newer than this switchyard's %d: run a newer switchyard, or point ledger.url at another database",
-			s.path, v, SchemaVersion)
+	if err := tooNew(s.path, v); err != nil {
+		return err
 	}
 	for ; v < SchemaVersion; v++ {
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
