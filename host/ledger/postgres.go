@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -15,7 +14,7 @@ import (
 var pgMigrations = []string{
 	// 1: the requests table.
 	`CREATE TABLE requests (
-		id TEXT PRIMARY KEY,
+		id TEXT NOT NULL,
 		ts_unix_ms BIGINT NOT NULL,
 		key TEXT NOT NULL,
 		team TEXT NOT NULL,
@@ -36,10 +35,28 @@ var pgMigrations = []string{
 		latency_us BIGINT NOT NULL,
 		ttft_us BIGINT NOT NULL,
 		overhead_us BIGINT NOT NULL,
-		rule_input BYTEA
+		cache_hit INTEGER NOT NULL,
+		rule_input BYTEA,
+		trace BYTEA
 	);
 	CREATE INDEX requests_ts ON requests (ts_unix_ms);
+	CREATE INDEX requests_id ON requests (id);
 	CREATE INDEX requests_key_ts ON requests (key, ts_unix_ms);`,
+	// 2: virtual keys.
+	`CREATE TABLE keys (
+		name TEXT PRIMARY KEY,
+		team TEXT NOT NULL,
+		hash TEXT NOT NULL,
+		hint TEXT NOT NULL,
+		models TEXT NOT NULL,
+		limits TEXT NOT NULL,
+		budget TEXT NOT NULL,
+		created_ms BIGINT NOT NULL,
+		updated_ms BIGINT NOT NULL,
+		revoked_ms BIGINT
+	);
+	CREATE UNIQUE INDEX keys_hash ON keys (hash);
+	CREATE INDEX keys_updated ON keys (updated_ms);`,
 }
 
 // Postgres is the Store for fleets: every replica writes to one database.
@@ -114,10 +131,6 @@ func (p *Postgres) migrate(ctx context.Context) error {
 	return tx.Commit(ctx)
 }
 
-var pgColumns = []string{"id", "ts_unix_ms", "key", "team", "endpoint", "route", "rule", "targets", "attempts", "fallbacks",
-	"provider", "model", "status", "code", "tokens_in", "tokens_out", "tokens_cached", "cost_usd", "latency_us", "ttft_us",
-	"overhead_us", "rule_input"}
-
 // Write stores rows with COPY in one transaction: all of them or none.
 func (p *Postgres) Write(ctx context.Context, rows []Row) error {
 	tx, err := p.pool.Begin(ctx)
@@ -126,16 +139,9 @@ func (p *Postgres) Write(ctx context.Context, rows []Row) error {
 	}
 	defer tx.Rollback(ctx)
 	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-		r := &rows[i]
-		targets, _ := json.Marshal(r.Targets)
-		if r.Targets == nil {
-			targets = []byte("[]")
-		}
-		return []any{r.ID, r.Time.UnixMilli(), r.Key, r.Team, r.Endpoint, r.Route, r.Rule, string(targets), r.Attempts,
-			r.Fallbacks, r.Provider, r.Model, r.Status, r.Code, r.TokensIn, r.TokensOut, r.TokensCached, r.CostUSD,
-			r.Latency.Microseconds(), r.TTFT.Microseconds(), r.Overhead.Microseconds(), r.RuleInput}, nil
+		return values(&rows[i]), nil
 	})
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"requests"}, pgColumns, src); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"requests"}, columns, src); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)

@@ -113,12 +113,21 @@ func TestPostgres(t *testing.T) {
 	if id != "req_1" || ts != at.UnixMilli() || targets != `["mock/mock-small"]` || cost != 0.00125 || lat != 350000 || string(input) != `{"abi":1}` {
 		t.Errorf("read back %s %d %s %v %d %s", id, ts, targets, cost, lat, input)
 	}
-	if err := p.Write(ctx, []Row{{ID: "x"}, {ID: "req_1"}}); err == nil {
-		t.Fatal("a repeated id was accepted")
+	// A row the database refuses (a constraint the test adds) fails its whole batch; a
+	// repeated request id (clients choose them) and text PostgreSQL cannot hold (invalid
+	// UTF-8, NUL) are not such rows.
+	if err := p.Write(ctx, []Row{{ID: "req_1", Route: "bad\xff\x00name"}}); err != nil {
+		t.Fatalf("a repeated id with unstorable text: %v", err)
+	}
+	if _, err := p.pool.Exec(ctx, `ALTER TABLE requests ADD CONSTRAINT refuse CHECK (id <> 'bad')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Write(ctx, []Row{{ID: "x"}, {ID: "bad"}}); err == nil {
+		t.Fatal("a refused row was accepted")
 	}
 	var n int
-	if err := p.pool.QueryRow(ctx, `SELECT count(*) FROM requests`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("%d rows after a refused batch (%v), want 1", n, err)
+	if err := p.pool.QueryRow(ctx, `SELECT count(*) FROM requests`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d rows after a refused batch (%v), want 2", n, err)
 	}
 	w := NewWriter(p, Options{Batch: 100})
 	for i := range 1000 {
@@ -131,8 +140,8 @@ func TestPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.pool.QueryRow(ctx, `SELECT count(*) FROM requests`).Scan(&n); err != nil || n != 1001 {
-		t.Fatalf("%d rows after the Writer and a reopen (%v), want 1001", n, err)
+	if err := p.pool.QueryRow(ctx, `SELECT count(*) FROM requests`).Scan(&n); err != nil || n != 1002 {
+		t.Fatalf("%d rows after the Writer and a reopen (%v), want 1002", n, err)
 	}
 	if _, err := p.pool.Exec(ctx, `UPDATE schema_version SET version = $1`, SchemaVersion+1); err != nil {
 		t.Fatal(err)

@@ -3,12 +3,12 @@ package ledger
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3", cgo-free (README: the measured choice)
 )
@@ -17,9 +17,10 @@ import (
 // from version i to i+1. A released migration is never edited; a change is a new one, in
 // pgMigrations too (the same schema in PostgreSQL's types).
 var migrations = []string{
-	// 1: the requests table.
+	// 1: the requests table. The id is the request id, which a client may choose
+	// (x-request-id), so it is not unique: /admin/requests/{id} shows every row with it.
 	`CREATE TABLE requests (
-		id TEXT PRIMARY KEY,
+		id TEXT NOT NULL,
 		ts_unix_ms INTEGER NOT NULL,
 		key TEXT NOT NULL,
 		team TEXT NOT NULL,
@@ -40,10 +41,30 @@ var migrations = []string{
 		latency_us INTEGER NOT NULL,
 		ttft_us INTEGER NOT NULL,
 		overhead_us INTEGER NOT NULL,
-		rule_input BLOB
+		cache_hit INTEGER NOT NULL,
+		rule_input BLOB,
+		trace BLOB
 	);
 	CREATE INDEX requests_ts ON requests (ts_unix_ms);
+	CREATE INDEX requests_id ON requests (id);
 	CREATE INDEX requests_key_ts ON requests (key, ts_unix_ms);`,
+	// 2: virtual keys (POST /admin/keys). The secret is kept as its SHA-256 only; models,
+	// limits and budget are JSON (KeyRecord's fields); a revoked key keeps its row, with
+	// revoked_ms set, until a key of the same name is created again.
+	`CREATE TABLE keys (
+		name TEXT PRIMARY KEY,
+		team TEXT NOT NULL,
+		hash TEXT NOT NULL,
+		hint TEXT NOT NULL,
+		models TEXT NOT NULL,
+		limits TEXT NOT NULL,
+		budget TEXT NOT NULL,
+		created_ms INTEGER NOT NULL,
+		updated_ms INTEGER NOT NULL,
+		revoked_ms INTEGER
+	);
+	CREATE UNIQUE INDEX keys_hash ON keys (hash);
+	CREATE INDEX keys_updated ON keys (updated_ms);`,
 }
 
 // SchemaVersion is the ledger schema this binary writes.
@@ -129,21 +150,14 @@ func (s *SQLite) Write(ctx context.Context, rows []Row) error {
 		return err
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+	st, err := tx.PrepareContext(ctx, `INSERT INTO requests (`+strings.Join(columns, ",")+`) VALUES (?`+strings.Repeat(",?", len(columns)-1)+`)`)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	for i := range rows {
-		r := &rows[i]
-		targets, _ := json.Marshal(r.Targets)
-		if r.Targets == nil {
-			targets = []byte("[]")
-		}
-		if _, err := st.ExecContext(ctx, r.ID, r.Time.UnixMilli(), r.Key, r.Team, r.Endpoint, r.Route, r.Rule, string(targets),
-			r.Attempts, r.Fallbacks, r.Provider, r.Model, r.Status, r.Code, r.TokensIn, r.TokensOut, r.TokensCached,
-			r.CostUSD, r.Latency.Microseconds(), r.TTFT.Microseconds(), r.Overhead.Microseconds(), r.RuleInput); err != nil {
-			return fmt.Errorf("row %s: %w", r.ID, err)
+		if _, err := st.ExecContext(ctx, values(&rows[i])...); err != nil {
+			return fmt.Errorf("row %s: %w", rows[i].ID, err)
 		}
 	}
 	return tx.Commit()

@@ -54,14 +54,21 @@ func TestSQLiteRoundTrip(t *testing.T) {
 	}
 }
 
-// TestSQLiteBatchAllOrNothing: a batch with a row the database refuses stores none of
-// its rows, so the Writer can offer it again whole.
+// TestSQLiteBatchAllOrNothing: a batch with a row the database refuses (here a trigger
+// the test adds) stores none of its rows, so the Writer can offer it again whole. A
+// repeated request id, which clients choose, is not such a row.
 func TestSQLiteBatchAllOrNothing(t *testing.T) {
 	s, _ := openTemp(t)
 	defer s.Close()
-	err := s.Write(context.Background(), []Row{{ID: "a"}, {ID: "b"}, {ID: "a"}})
-	if err == nil || !strings.Contains(err.Error(), "row a") {
-		t.Fatalf("a repeated id: %v", err)
+	if err := s.Write(context.Background(), []Row{{ID: "same"}, {ID: "same"}}); err != nil {
+		t.Fatalf("a repeated request id: %v", err)
+	}
+	if _, err := s.db.Exec(`DELETE FROM requests; CREATE TRIGGER refuse BEFORE INSERT ON requests WHEN NEW.id = 'bad' BEGIN SELECT RAISE(ABORT, 'refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Write(context.Background(), []Row{{ID: "a"}, {ID: "b"}, {ID: "bad"}})
+	if err == nil || !strings.Contains(err.Error(), "row bad") {
+		t.Fatalf("a refused row: %v", err)
 	}
 	var n int
 	if err := s.db.QueryRow(`SELECT count(*) FROM requests`).Scan(&n); err != nil || n != 0 {

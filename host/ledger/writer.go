@@ -32,8 +32,13 @@ type Row struct {
 	TokensIn, TokensOut, TokensCached int64
 	CostUSD                           float64
 	Latency, TTFT, Overhead           time.Duration
+	// CacheHit is set when the response cache answered (the row costs nothing).
+	CacheHit bool
 	// RuleInput is the exact rule input, only when ledger.record_inputs asks for it.
 	RuleInput []byte
+	// Trace is the decision trace (JSON: each rule's output and time, each attempt's
+	// outcome), recorded with RuleInput.
+	Trace []byte
 }
 
 // Store keeps rows. Write stores one batch: an error means none of it was stored, and the
