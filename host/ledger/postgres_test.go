@@ -3,87 +3,16 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-llm/switchyard/host/internal/testservers"
 )
 
-// testPostgres returns the URL of a PostgreSQL to test against: SWITCHYARD_TEST_POSTGRES
-// when it names a running one, else a private instance of Debian's postgresql started in
-// a temporary folder on a free port and stopped when the test ends. A missing server fails
-// the test: it never skips.
-func testPostgres(t *testing.T) string {
-	t.Helper()
-	if url := os.Getenv("SWITCHYARD_TEST_POSTGRES"); url != "" {
-		return url
-	}
-	bin := pgBin(t)
-	dir, err := os.MkdirTemp("", "switchyard-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	// initdb refuses root: as root, the server runs as Debian's postgres user.
-	run := func(name string, args ...string) *exec.Cmd { return exec.Command(filepath.Join(bin, name), args...) }
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("running as root needs the postgres user of Debian's postgresql package: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-		run = func(name string, args ...string) *exec.Cmd {
-			return exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(bin, name)}, args...)...)
-		}
-	}
-	data := filepath.Join(dir, "data")
-	if out, err := run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8").CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-	port := freePort(t)
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", port, dir)
-	if out, err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "120", "start").CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
-	}
-	t.Cleanup(func() { _ = run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop").Run() })
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-}
-
-// pgBin finds the server's programs: on PATH (pg_ctl), else in Debian's versioned folder.
-func pgBin(t *testing.T) string {
-	if p, err := exec.LookPath("pg_ctl"); err == nil {
-		if _, err := os.Stat(filepath.Join(filepath.Dir(p), "postgres")); err == nil {
-			return filepath.Dir(p)
-		}
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	for i := len(dirs) - 1; i >= 0; i-- { // the newest version first
-		if _, err := os.Stat(filepath.Join(dirs[i], "postgres")); err == nil {
-			return dirs[i]
-		}
-	}
-	t.Fatal("PostgreSQL is not installed: apt-get install postgresql (.ci/run does), or set SWITCHYARD_TEST_POSTGRES to a running one")
-	return ""
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// testPostgres is the URL of a real PostgreSQL for the test (testservers: private
+// instance or SWITCHYARD_TEST_POSTGRES).
+func testPostgres(t *testing.T) string { return testservers.StartPostgres(t).URL }
 
 // TestPostgres: the same contract as the SQLite store, against a real PostgreSQL: a
 // batch round trips, a refused batch stores nothing, reopening keeps the rows, a newer
