@@ -42,7 +42,7 @@ var pgMigrations = []string{
 	CREATE INDEX requests_ts ON requests (ts_unix_ms);
 	CREATE INDEX requests_id ON requests (id);
 	CREATE INDEX requests_key_ts ON requests (key, ts_unix_ms);`,
-	// 2: virtual keys.
+	// 2: virtual keys (writes serialised by keysLock, see keys.go).
 	`CREATE TABLE keys (
 		name TEXT PRIMARY KEY,
 		team TEXT NOT NULL,
@@ -53,10 +53,11 @@ var pgMigrations = []string{
 		budget TEXT NOT NULL,
 		created_ms BIGINT NOT NULL,
 		updated_ms BIGINT NOT NULL,
-		revoked_ms BIGINT
+		revoked_ms BIGINT,
+		version BIGINT NOT NULL
 	);
 	CREATE UNIQUE INDEX keys_hash ON keys (hash);
-	CREATE INDEX keys_updated ON keys (updated_ms);`,
+	CREATE UNIQUE INDEX keys_version ON keys (version);`,
 }
 
 // Postgres is the Store for fleets: every replica writes to one database.

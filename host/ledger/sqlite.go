@@ -48,9 +48,11 @@ var migrations = []string{
 	CREATE INDEX requests_ts ON requests (ts_unix_ms);
 	CREATE INDEX requests_id ON requests (id);
 	CREATE INDEX requests_key_ts ON requests (key, ts_unix_ms);`,
-	// 2: virtual keys (POST /admin/keys). The secret is kept as its SHA-256 only; models,
-	// limits and budget are JSON (KeyRecord's fields); a revoked key keeps its row, with
-	// revoked_ms set, until a key of the same name is created again.
+	// 2: virtual keys (POST /admin/keys, keys.go). The secret is kept as its SHA-256 only;
+	// models, limits and budget are JSON (KeyRecord's fields); a revoked key keeps its row,
+	// with revoked_ms set, until a key of the same name is created again (in the same row:
+	// rows are never deleted). version is the key table's version (KeysVersion) when the
+	// row was last written: each write sets it to max(version)+1, so versions are unique.
 	`CREATE TABLE keys (
 		name TEXT PRIMARY KEY,
 		team TEXT NOT NULL,
@@ -61,10 +63,11 @@ var migrations = []string{
 		budget TEXT NOT NULL,
 		created_ms INTEGER NOT NULL,
 		updated_ms INTEGER NOT NULL,
-		revoked_ms INTEGER
+		revoked_ms INTEGER,
+		version INTEGER NOT NULL
 	);
 	CREATE UNIQUE INDEX keys_hash ON keys (hash);
-	CREATE INDEX keys_updated ON keys (updated_ms);`,
+	CREATE UNIQUE INDEX keys_version ON keys (version);`,
 }
 
 // SchemaVersion is the ledger schema this binary writes.
@@ -82,8 +85,10 @@ func tooNew(where string, v int) error {
 
 // SQLite is the embedded Store, the default: one file, nothing to install.
 type SQLite struct {
-	db   *sql.DB
-	path string
+	db *sql.DB
+	// reader is the queries' own pool (query.go), so they run while db writes a batch.
+	reader *sql.DB
+	path   string
 }
 
 // OpenSQLite opens (creating it and its folder when missing) the ledger database at path
@@ -105,6 +110,10 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	db.SetMaxOpenConns(1) // one writer; SQLite serialises writes anyway
 	s := &SQLite{db: db, path: path}
 	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if s.reader, err = openSQLiteReader(path); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -163,7 +172,7 @@ func (s *SQLite) Write(ctx context.Context, rows []Row) error {
 	return tx.Commit()
 }
 
-// Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+// Close closes the database (its read pool, then its writing connection).
+func (s *SQLite) Close() error { return errors.Join(s.reader.Close(), s.db.Close()) }
 
 var _ Store = (*SQLite)(nil)
