@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,17 @@ import (
 	"github.com/switchyard-llm/switchyard/host/rules/internal/codec"
 	"github.com/switchyard-llm/switchyard/host/rules/internal/testkit"
 )
+
+// withBudget is testkit's input for a key with a team, a budget and rate limits, as the
+// pipeline fills them.
+func withBudget() *Input {
+	in := testkit.Input()
+	in.Request.Team = "research"
+	in.Request.Budget = &abi.BudgetView{USD: 10, Period: abi.BudgetPeriodDay, SpentUSD: 8.5, RemainingUSD: 1.5,
+		ResetsUnixMS: 1764028800000}
+	in.Request.Limits = &abi.LimitsView{RPM: 30, RPMRemaining: 12, TPM: 100000, TPMRemaining: 5000}
+	return in
+}
 
 // The ABI's JSON Schemas (api/rules) are the rule author's reference; these tests hold the
 // engine to them, so the documentation cannot drift from what rules actually receive and
@@ -76,10 +88,24 @@ func TestInputMatchesSchema(t *testing.T) {
 		{name: "completions", in: Input{Request: RequestView{Priority: 5, Endpoint: abi.EndpointCompletions}}},
 		{name: "content", in: *testkit.InputWithContent()},
 		{name: "empty content", in: Input{Request: RequestView{Priority: 5, Endpoint: "chat.completions", Content: &Content{}}}},
+		{name: "team, budget and limits", in: *withBudget()},
+		{name: "empty budget and limits", in: Input{Request: RequestView{Priority: 5, Endpoint: "chat.completions",
+			Budget: &abi.BudgetView{Period: abi.BudgetPeriodTotal}, Limits: &abi.LimitsView{}}}},
+		{name: "negative and non-finite budget numbers", in: Input{Request: RequestView{Priority: 5, Endpoint: "chat.completions",
+			Budget: &abi.BudgetView{USD: math.Inf(1), Period: abi.BudgetPeriodMonth, SpentUSD: math.NaN(), RemainingUSD: -3, ResetsUnixMS: -1},
+			Limits: &abi.LimitsView{RPM: -1, RPMRemaining: -1, TPM: -1, TPMRemaining: -1}}}},
+		{name: "budget, limits and content", in: func() Input {
+			in := *testkit.InputWithContent()
+			b := withBudget()
+			in.Request.Team, in.Request.Budget, in.Request.Limits = b.Request.Team, b.Request.Budget, b.Request.Limits
+			return in
+		}()},
 		{name: "full", in: Input{NowUnixMS: 1764000000000, RandomSeed: 1<<53 - 1, Previous: json.RawMessage(`{"targets":[]}`),
 			Request: RequestView{ID: "req_1", Endpoint: "chat.completions", Model: "auto", Stream: true, Priority: 10,
 				PromptTokensEstimate: 523, MaxTokens: 1024, Messages: 4, Chars: 2100, HasTools: true, HasImages: true, JSONMode: true,
-				Key: "team-a", User: "u\"1\n\u2028", Tags: []string{"batch", "é"},
+				Key: "team-a", Team: "r&d \"x\"", User: "u\"1\n\u2028", Tags: []string{"batch", "é"},
+				Budget:   &abi.BudgetView{USD: 1e7, Period: abi.BudgetPeriodWeek, SpentUSD: 1234.5678, RemainingUSD: 9998765.4322, ResetsUnixMS: 1764547200000},
+				Limits:   &abi.LimitsView{RPM: 1, TPM: 1 << 50, TPMRemaining: 1<<50 - 1},
 				Metadata: map[string]json.RawMessage{"tier": json.RawMessage(`"free"`), "n": json.RawMessage(`3`), "bad": json.RawMessage(`{`)},
 				Headers:  map[string]string{"x-tenant": "acme", "x-hidden": "secret"}},
 			Candidates: []Candidate{{Provider: "openai", Model: "gpt-4o-mini", ContextWindow: 128000, USDPerMTokIn: 0.15, USDPerMTokOut: 0.6,
@@ -100,10 +126,14 @@ func TestInputMatchesSchema(t *testing.T) {
 }
 
 // TestInputSchemaRefuses: the schema is not so loose that it would pass anything: an
-// endpoint or a language hint the router never writes, or a content without its members.
+// endpoint, a language hint or a budget period the router never writes, a content,
+// budget or limits without its members, a negative remainder, or no team.
 func TestInputSchemaRefuses(t *testing.T) {
 	s := loadSchema(t, "input.schema.json")
-	good := string(abi.AppendInput(nil, testkit.InputWithContent(), nil))
+	in := testkit.InputWithContent()
+	b := withBudget()
+	in.Request.Team, in.Request.Budget, in.Request.Limits = b.Request.Team, b.Request.Budget, b.Request.Limits
+	good := string(abi.AppendInput(nil, in, nil))
 	if err := validJSON(t, s, []byte(good)); err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +142,14 @@ func TestInputSchemaRefuses(t *testing.T) {
 		{`"language_hint":"latin"`, `"language_hint":"english"`},
 		{`"has_image":false,`, ``},
 		{`"last_user":"`, `"last_user":1,"x":"`},
+		{`"period":"day"`, `"period":"daily"`},
+		{`"remaining_usd":1.5,`, ``},
+		{`"remaining_usd":1.5`, `"remaining_usd":-1.5`},
+		{`"resets_unix_ms":1764028800000`, `"resets_unix_ms":1.5`},
+		{`"rpm_remaining":12,`, ``},
+		{`"tpm":100000`, `"tpm":-1`},
+		{`"limits":{"rpm":30`, `"limits":{"rpm":"30"`},
+		{`"team":"research",`, ``},
 	} {
 		in := strings.Replace(good, bad[0], bad[1], 1)
 		if in == good {
@@ -199,6 +237,7 @@ func TestValidateInputMatchesSchema(t *testing.T) {
 		{name: "empty", in: &ValidateInput{Request: RequestView{Priority: 5, Endpoint: "chat.completions"}}},
 		{name: "full", in: full, allow: []string{"x-tenant"}},
 		{name: "content", in: &ValidateInput{Request: testkit.InputWithContent().Request}},
+		{name: "team, budget and limits", in: &ValidateInput{Request: withBudget().Request}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := abi.AppendValidateInput(nil, tc.in, tc.allow)

@@ -31,6 +31,28 @@ const (
 	fromKey
 )
 
+// Downgrade triggers, in the order they are checked: the first below its fraction decides.
+const (
+	byBudget = iota // request.budget: remaining_usd / usd
+	byRPM           // request.limits: rpm_remaining / rpm
+	byTPM           // request.limits: tpm_remaining / tpm
+	nTriggers
+)
+
+var triggerNames = [nTriggers]string{"budget", "rpm", "tpm"}
+
+// downgrade is the config's downgrade: the tier a request moves to while the calling key
+// has little left of its budget or of its rate limits, before the router's hard stop.
+type downgrade struct {
+	to    int                // tier index
+	below [nTriggers]float64 // 0: the trigger is off
+	from  []bool             // by tier index: the tiers downgraded; nil: every tier and no tier
+	tags  [nTriggers]string  // "downgrade:budget", ...
+	// reasons caches "budget 15% left: downgraded to cheap" by trigger and percent,
+	// so a downgrade allocates only the first time a reason is needed.
+	reasons [nTriggers][101]string
+}
+
 // config is the rule's configuration; see README.md.
 type config struct {
 	tiers           []tier
@@ -43,6 +65,7 @@ type config struct {
 	promptStatus    int
 	rejectNoModel   bool
 	skipUnavailable bool
+	down            *downgrade // nil: no downgrade
 }
 
 var cfg = config{defaultTier: -1}
@@ -57,7 +80,7 @@ func parseConfig(data []byte) (config, error) {
 
 func parse(data []byte) (config, error) {
 	v, err := rule.ParseConfigObject(data, "tiers", "tier_from", "key_tiers", "default_tier", "reject_unknown",
-		"max_prompt_tokens", "prompt_reject_status", "no_model", "skip_unavailable")
+		"max_prompt_tokens", "prompt_reject_status", "no_model", "skip_unavailable", "downgrade")
 	if err != nil {
 		return config{}, err
 	}
@@ -168,7 +191,94 @@ func parse(data []byte) (config, error) {
 			return config{}, errors.New(`"no_model" must be "reject" or "pass"`)
 		}
 	}
+	if x := v.Get("downgrade"); x.Kind() != rule.Missing && x.Kind() != rule.Null {
+		if c.down, err = parseDowngrade(x, &c); err != nil {
+			return config{}, err
+		}
+	}
 	return c, nil
+}
+
+// belowKeys are the config keys of the downgrade triggers, by trigger.
+var belowKeys = [nTriggers]string{"below_remaining_fraction", "below_rpm_fraction", "below_tpm_fraction"}
+
+func parseDowngrade(v rule.Value, c *config) (*downgrade, error) {
+	if v.Kind() != rule.Object {
+		return nil, errors.New(`"downgrade" must be an object: {"to_tier": name, "below_remaining_fraction": 0.2, ...}`)
+	}
+	if err := v.CheckKeys("downgrade.", "to_tier", belowKeys[byBudget], belowKeys[byRPM], belowKeys[byTPM], "from_tiers"); err != nil {
+		return nil, err
+	}
+	d := &downgrade{}
+	to, ok := c.byName[v.Get("to_tier").String("")]
+	if !ok {
+		return nil, errors.New(`downgrade: "to_tier" is required and must name a tier in "tiers"`)
+	}
+	d.to = to
+	set := false
+	for k, key := range belowKeys {
+		x := v.Get(key)
+		if x.Kind() == rule.Missing || x.Kind() == rule.Null {
+			continue
+		}
+		f := x.Float(0)
+		if x.Kind() != rule.Number || !(f > 0 && f <= 1) {
+			return nil, errors.New("downgrade: " + strconv.Quote(key) + " must be a number above 0 and at most 1 (0.2: below 20% left)")
+		}
+		d.below[k], d.tags[k], set = f, "downgrade:"+triggerNames[k], true
+	}
+	if !set {
+		return nil, errors.New(`downgrade: set at least one of "below_remaining_fraction", "below_rpm_fraction" and "below_tpm_fraction"`)
+	}
+	if x := v.Get("from_tiers"); x.Kind() != rule.Missing && x.Kind() != rule.Null {
+		names := x.Strings(nil)
+		if x.Kind() != rule.Array || len(names) == 0 || len(names) != x.Len() {
+			return nil, errors.New(`downgrade: "from_tiers" must be a non-empty array of tier names`)
+		}
+		d.from = make([]bool, len(c.tiers))
+		for _, name := range names {
+			i, ok := c.byName[name]
+			if !ok {
+				return nil, errors.New("downgrade: from_tiers: " + strconv.Quote(name) + " is not a tier in \"tiers\"")
+			}
+			d.from[i] = true
+		}
+	}
+	return d, nil
+}
+
+// check returns the first trigger whose share left is below its fraction, and that
+// share; -1 when none is (or the key has neither a budget nor limits).
+func (d *downgrade) check(r *rule.Request) (int, float64) {
+	if b := r.Budget; b != nil && d.below[byBudget] > 0 {
+		if f := b.RemainingFraction(); f < d.below[byBudget] {
+			return byBudget, f
+		}
+	}
+	if l := r.Limits; l != nil {
+		if f := l.RPMFraction(); d.below[byRPM] > 0 && l.RPM > 0 && f < d.below[byRPM] {
+			return byRPM, f
+		}
+		if f := l.TPMFraction(); d.below[byTPM] > 0 && l.TPM > 0 && f < d.below[byTPM] {
+			return byTPM, f
+		}
+	}
+	return -1, 0
+}
+
+// reason returns "budget 15% left: downgraded to cheap" (plus the tier's max_tokens), the
+// percent rounded down (past float noise: 1.4 of 10 is 14%), built once per trigger and percent.
+func (d *downgrade) reason(k int, share float64, t *tier) string {
+	pct := min(max(int(share*100+1e-9), 0), 100)
+	if s := d.reasons[k][pct]; s != "" {
+		return s
+	}
+	s := triggerNames[k] + " " + strconv.Itoa(pct) + "% left: downgraded to " + t.name
+	if t.maxTokens > 0 {
+		s += ", max_tokens <= " + strconv.FormatInt(t.maxTokens, 10)
+	}
+	d.reasons[k][pct] = s
+	return s
 }
 
 func parseTier(name string, v rule.Value) (tier, error) {
@@ -234,12 +344,24 @@ func route(in *rule.Input, d *rule.Decision) {
 			d.Tags = append(d.Tags, "tier:unknown")
 			return
 		}
-		if ti, byDefault = cfg.defaultTier, true; ti < 0 {
-			return // no tier: no opinion
+		ti, byDefault = cfg.defaultTier, true
+	}
+	// Little left of the key's budget or rate limits: the cheaper tier, before the
+	// router's hard stop. Without request.budget and request.limits nothing changes.
+	trigger, share := -1, 0.0
+	if dg := cfg.down; dg != nil && ti != dg.to && (dg.from == nil || ti >= 0 && dg.from[ti]) {
+		if trigger, share = dg.check(r); trigger >= 0 {
+			ti = dg.to
 		}
+	}
+	if ti < 0 {
+		return // no tier: no opinion
 	}
 	t := &cfg.tiers[ti]
 	d.Tags = append(d.Tags, t.tag)
+	if trigger >= 0 {
+		d.Tags = append(d.Tags, cfg.down.tags[trigger])
+	}
 	if t.maxPromptTokens > 0 && r.PromptTokensEstimate > t.maxPromptTokens {
 		msg := append(msgBuf[:0], t.overMessage...)
 		msg = strconv.AppendInt(msg, t.maxPromptTokens, 10)
@@ -262,9 +384,12 @@ func route(in *rule.Input, d *rule.Decision) {
 	if t.maxTokens > 0 && (r.MaxTokens == 0 || r.MaxTokens > t.maxTokens) {
 		d.Params.MaxTokens = t.maxTokens // lowered, never raised
 	}
-	if byDefault {
+	switch {
+	case trigger >= 0:
+		d.Reason = cfg.down.reason(trigger, share, t)
+	case byDefault:
 		d.Reason = t.reasonDefault
-	} else {
+	default:
 		d.Reason = t.reasonFrom
 	}
 }

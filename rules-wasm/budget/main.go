@@ -1,5 +1,7 @@
 // Command budget is a Switchyard rule that downgrades requests by tier (from the
-// request metadata or the key): smaller models, lower max_tokens, prompt limits. Build it with
+// request metadata or the key): smaller models, lower max_tokens, prompt limits; and to a
+// cheaper tier while the key has little left of its budget or rate limits (request.budget,
+// request.limits). Build it with
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o bin/rules/budget.wasm ./rules-wasm/budget
 //

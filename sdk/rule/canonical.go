@@ -217,8 +217,8 @@ func readCandidate(b []byte, src string, i int, c *Candidate, recent *recentStri
 	return i + 1, true
 }
 
-// The request's scalar members, in the router's order; tags, metadata and
-// headers follow and are left to the general reader.
+// The request's scalar members, in the router's order; budget, limits,
+// tags, metadata and headers follow and are left to the general reader.
 var (
 	rID       = mkKW(`{"id":`)
 	rEndpoint = mkKW(`,"endpoint":`)
@@ -234,6 +234,7 @@ var (
 	rImages   = mkKW(`,"has_images":`)
 	rJSON     = mkKW(`,"json_mode":`)
 	rKey      = mkKW(`,"key":`)
+	rTeam     = mkKW(`,"team":`)
 	rUser     = mkKW(`,"user":`)
 	noLit     kw
 )
@@ -256,7 +257,7 @@ func canonBool(b []byte, i int, k *kw) (v bool, end int, ok bool) {
 // readRequestHead reads the request's members from id to user, in the
 // router's layout, from its '{' at b[i] into r (reset by the caller), and
 // returns the offset after the user string, where the general reader goes
-// on inside the request object.
+// on inside the request object. team may be missing (routers before it).
 func readRequestHead(b []byte, src string, i int, r *Request, recent *recentStrings) (int, bool) {
 	var ok bool
 	if r.ID, i, ok = canonString(b, src, i, &rID, recent); !ok {
@@ -300,6 +301,11 @@ func readRequestHead(b []byte, src string, i int, r *Request, recent *recentStri
 	}
 	if r.Key, i, ok = canonString(b, src, i, &rKey, recent); !ok {
 		return 0, false
+	}
+	if lit(b, i, &rTeam) {
+		if r.Team, i, ok = canonString(b, src, i+int(rTeam.n), nil, recent); !ok {
+			return 0, false
+		}
 	}
 	if r.User, i, ok = canonString(b, src, i, &rUser, recent); !ok {
 		return 0, false

@@ -22,6 +22,8 @@ type Input struct {
 
 	recent  *recentStrings // strings of earlier inputs, reused (read.go)
 	content Content        // where Request.Content points, reused (read.go)
+	budget  Budget         // where Request.Budget points, reused (read.go)
+	limits  Limits         // where Request.Limits points, reused (read.go)
 }
 
 // Endpoints: the values of Request.Endpoint, the API the client's request came in
@@ -50,8 +52,15 @@ type Request struct {
 	HasImages            bool
 	JSONMode             bool
 	Key                  string // the client key's configured name, never the secret
+	Team                 string // the key's team (its team: in the router config), "" when none
 	User                 string
-	Tags                 []string
+	// Budget is the calling key's spend budget and what is left of it, before
+	// this request; nil when the key has none (or for an older router).
+	Budget *Budget
+	// Limits are the calling key's rate limits for the requested model and
+	// their headroom, before this request; nil when the key has none.
+	Limits *Limits
+	Tags   []string
 	// Metadata holds the request's metadata; values that are not JSON
 	// strings are kept as their JSON text (e.g. `3`, `{"a":1}`).
 	Metadata map[string]string
@@ -77,6 +86,61 @@ type Content struct {
 	// "japanese", "korean", "devanagari", "thai", or "" when none has more
 	// than half of them.
 	LanguageHint string
+}
+
+// Budget is request.budget (api/rules/ABI.md): the calling key's spend budget in
+// the current period, before this request is counted. The router refuses the key
+// once it is spent; a rule may act earlier, such as by routing to cheaper models.
+type Budget struct {
+	USD          float64 // the budget per period, in USD
+	Period       string  // one of the BudgetPeriod* constants
+	SpentUSD     float64 // spent in the current period
+	RemainingUSD float64 // USD - SpentUSD, 0 once the spend has reached the budget
+	ResetsUnixMS int64   // when the period ends and the spend starts again at 0; 0 for "total"
+}
+
+// Budget periods: the values of Budget.Period. Days, weeks (from Monday) and
+// months are UTC calendar periods; a total budget never resets.
+const (
+	BudgetPeriodDay   = "day"
+	BudgetPeriodWeek  = "week"
+	BudgetPeriodMonth = "month"
+	BudgetPeriodTotal = "total"
+)
+
+// RemainingFraction returns the share of the budget left, RemainingUSD / USD,
+// within 0..1; 0 for a budget of 0 USD.
+func (b *Budget) RemainingFraction() float64 {
+	if !(b.USD > 0) {
+		return 0
+	}
+	return min(max(b.RemainingUSD/b.USD, 0), 1)
+}
+
+// Limits is request.limits (api/rules/ABI.md): the calling key's rate limits per
+// minute for the requested model (the tightest of its own and its per-model ones)
+// and what is left of each in the current minute, before this request is
+// counted. A limit of 0 is none; its remaining is then 0 and means nothing.
+type Limits struct {
+	RPM          int64 // requests per minute, 0: no limit
+	RPMRemaining int64 // requests left in the current minute
+	TPM          int64 // tokens per minute, 0: no limit
+	TPMRemaining int64 // tokens left in the current minute
+}
+
+// RPMFraction returns the share of the request limit left, RPMRemaining / RPM,
+// within 0..1; 1 when there is no request limit.
+func (l *Limits) RPMFraction() float64 { return fraction(l.RPMRemaining, l.RPM) }
+
+// TPMFraction returns the share of the token limit left, TPMRemaining / TPM,
+// within 0..1; 1 when there is no token limit.
+func (l *Limits) TPMFraction() float64 { return fraction(l.TPMRemaining, l.TPM) }
+
+func fraction(remaining, limit int64) float64 {
+	if limit <= 0 {
+		return 1
+	}
+	return min(max(float64(remaining)/float64(limit), 0), 1)
 }
 
 // Candidate is one target the rule may choose, with live statistics.
@@ -184,8 +248,20 @@ func (r *Request) read(sc *scanner) {
 			r.JSONMode = sc.bool()
 		case "key":
 			r.Key = sc.str()
+		case "team":
+			r.Team = sc.str()
 		case "user":
 			r.User = sc.str()
+		case "budget":
+			r.Budget = nil
+			if b := new(Budget); b.read(sc) {
+				r.Budget = b
+			}
+		case "limits":
+			r.Limits = nil
+			if l := new(Limits); l.read(sc) {
+				r.Limits = l
+			}
 		case "tags":
 			r.Tags = sc.strings(r.Tags)
 		case "metadata":
@@ -224,6 +300,52 @@ func (c *Content) read(sc *scanner) bool {
 			c.HasToolResults = sc.bool()
 		case "language_hint":
 			c.LanguageHint = sc.str()
+		default:
+			sc.skip()
+		}
+	}
+	return sc.err == nil
+}
+
+// read reads a budget object into b; false for null.
+func (b *Budget) read(sc *scanner) bool {
+	if !sc.object() {
+		return false
+	}
+	for first := true; sc.next('}', first); first = false {
+		switch sc.key() {
+		case "usd":
+			b.USD = sc.float()
+		case "period":
+			b.Period = sc.str()
+		case "spent_usd":
+			b.SpentUSD = sc.float()
+		case "remaining_usd":
+			b.RemainingUSD = sc.float()
+		case "resets_unix_ms":
+			b.ResetsUnixMS = sc.int()
+		default:
+			sc.skip()
+		}
+	}
+	return sc.err == nil
+}
+
+// read reads a limits object into l; false for null.
+func (l *Limits) read(sc *scanner) bool {
+	if !sc.object() {
+		return false
+	}
+	for first := true; sc.next('}', first); first = false {
+		switch sc.key() {
+		case "rpm":
+			l.RPM = sc.int()
+		case "rpm_remaining":
+			l.RPMRemaining = sc.int()
+		case "tpm":
+			l.TPM = sc.int()
+		case "tpm_remaining":
+			l.TPMRemaining = sc.int()
 		default:
 			sc.skip()
 		}

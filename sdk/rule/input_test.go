@@ -13,7 +13,10 @@ const designExample = `{"abi":1,"now_unix_ms":1764000000000,"random_seed":8812,
  "request":{"id":"req_1","endpoint":"chat.completions","model":"auto","stream":false,
    "priority":5,"prompt_tokens_estimate":523,"max_tokens":1024,"messages":4,"chars":2100,
    "has_tools":false,"has_images":false,"json_mode":false,
-   "key":"team-a","user":"u1","tags":["batch"],"metadata":{"tier":"free"},"headers":{"x-tenant":"acme"}},
+   "key":"team-a","team":"research","user":"u1",
+   "budget":{"usd":10,"period":"day","spent_usd":2.5,"remaining_usd":7.5,"resets_unix_ms":1764028800000},
+   "limits":{"rpm":30,"rpm_remaining":12,"tpm":100000,"tpm_remaining":5000},
+   "tags":["batch"],"metadata":{"tier":"free"},"headers":{"x-tenant":"acme"}},
  "candidates":[{"provider":"openai","model":"gpt-4o-mini","context_window":128000,
    "usd_per_mtok_in":0.15,"usd_per_mtok_out":0.60,"capabilities":["tools","json","vision","stream"],
    "healthy":true,"circuit":"closed","p50_ms":420,"p95_ms":1300,"error_rate":0.01,"inflight":3}],
@@ -28,8 +31,10 @@ func TestReadInput(t *testing.T) {
 		{name: "design example", input: designExample, check: func(t *testing.T, in *Input) {
 			want := Input{ABI: 1, NowUnixMS: 1764000000000, RandomSeed: 8812,
 				Request: Request{ID: "req_1", Endpoint: "chat.completions", Model: "auto", Priority: 5,
-					PromptTokensEstimate: 523, MaxTokens: 1024, Messages: 4, Chars: 2100, Key: "team-a", User: "u1",
-					Tags: []string{"batch"}, Metadata: map[string]string{"tier": "free"}, Headers: map[string]string{"x-tenant": "acme"}},
+					PromptTokensEstimate: 523, MaxTokens: 1024, Messages: 4, Chars: 2100, Key: "team-a", Team: "research", User: "u1",
+					Budget: &Budget{USD: 10, Period: BudgetPeriodDay, SpentUSD: 2.5, RemainingUSD: 7.5, ResetsUnixMS: 1764028800000},
+					Limits: &Limits{RPM: 30, RPMRemaining: 12, TPM: 100000, TPMRemaining: 5000},
+					Tags:   []string{"batch"}, Metadata: map[string]string{"tier": "free"}, Headers: map[string]string{"x-tenant": "acme"}},
 				Candidates: []Candidate{{Provider: "openai", Model: "gpt-4o-mini", ContextWindow: 128000,
 					USDPerMTokIn: 0.15, USDPerMTokOut: 0.60, Capabilities: []string{"tools", "json", "vision", "stream"},
 					Healthy: true, Circuit: "closed", P50MS: 420, P95MS: 1300, ErrorRate: 0.01, Inflight: 3}}}
@@ -107,6 +112,26 @@ func TestReadInput(t *testing.T) {
 					t.Fatalf("content %+v", in.Request.Content)
 				}
 			}},
+		{name: "budget and limits", input: `{"request":{"key":"k","team":"t\u00e9","user":"u","budget":{"usd":0.25,"period":"total","spent_usd":1e-3,"remaining_usd":0.249,"resets_unix_ms":0,"future":{"a":1}},"limits":{"rpm":0,"rpm_remaining":0,"tpm":2000000,"tpm_remaining":1999999}}}`,
+			check: func(t *testing.T, in *Input) {
+				r := &in.Request
+				if r.Team != "t\u00e9" || r.Budget == nil || *r.Budget != (Budget{USD: 0.25, Period: BudgetPeriodTotal, SpentUSD: 0.001, RemainingUSD: 0.249}) ||
+					r.Limits == nil || *r.Limits != (Limits{TPM: 2000000, TPMRemaining: 1999999}) {
+					t.Fatalf("team %q budget %+v limits %+v", r.Team, r.Budget, r.Limits)
+				}
+			}},
+		{name: "no budget or limits for a key without them", input: `{"request":{"key":"k","team":"","user":"u","tags":[]}}`,
+			check: func(t *testing.T, in *Input) {
+				if in.Request.Budget != nil || in.Request.Limits != nil || in.Request.Team != "" {
+					t.Fatalf("%+v", in.Request)
+				}
+			}},
+		{name: "null budget and limits, and a repeated one replaces", input: `{"request":{"budget":{"usd":5,"period":"day"},"budget":{"spent_usd":1},"limits":{"rpm":3},"limits":null},"x":{"budget":null}}`,
+			check: func(t *testing.T, in *Input) {
+				if b := in.Request.Budget; b == nil || *b != (Budget{SpentUSD: 1}) || in.Request.Limits != nil {
+					t.Fatalf("budget %+v limits %+v", b, in.Request.Limits)
+				}
+			}},
 		{name: "white space everywhere", input: " {\n\t\"request\" : { \"priority\" : 3 , \"tags\" : [ \"a\" , \"b\" ] } ,\r\n \"previous\" : { \"x\" : 1 } } ",
 			check: func(t *testing.T, in *Input) {
 				if in.Request.Priority != 3 || len(in.Request.Tags) != 2 || in.Previous != `{ "x" : 1 }` {
@@ -149,6 +174,12 @@ func TestReadInputErrors(t *testing.T) {
 		{"content text not a string", `{"request":{"content":{"last_user":1}}}`, "expected string"},
 		{"content fact not a boolean", `{"request":{"content":{"has_image":"yes"}}}`, "expected boolean"},
 		{"control character in content", "{\"request\":{\"content\":{\"system\":\"a\x01\"}}}", "control character"},
+		{"budget not an object", `{"request":{"budget":10}}`, "expected object"},
+		{"limits not an object", `{"request":{"limits":[30]}}`, "expected object"},
+		{"budget amount not a number", `{"request":{"budget":{"remaining_usd":"7.5"}}}`, "expected number"},
+		{"budget period not a string", `{"request":{"budget":{"period":1}}}`, "expected string"},
+		{"limit not a number", `{"request":{"limits":{"rpm_remaining":true}}}`, "expected number"},
+		{"unclosed budget", `{"request":{"budget":{"usd":1`, "unexpected end"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,8 +201,9 @@ func TestReadInputReuse(t *testing.T) {
 	var in Input
 	withContent := strings.Replace(designExample, `"headers":{"x-tenant":"acme"}`,
 		`"headers":{"x-tenant":"acme"},"content":{"last_user":"hi","has_image":true}`, 1)
-	if err := ReadInput([]byte(withContent), &in); err != nil || in.Request.Content == nil {
-		t.Fatal(err, in.Request.Content)
+	if err := ReadInput([]byte(withContent), &in); err != nil || in.Request.Content == nil ||
+		in.Request.Budget == nil || in.Request.Limits == nil || in.Request.Team == "" {
+		t.Fatal(err, in.Request)
 	}
 	small := `{"request":{"priority":2},"candidates":[{"model":"x"}]}`
 	if err := ReadInput([]byte(small), &in); err != nil {
@@ -183,7 +215,8 @@ func TestReadInputReuse(t *testing.T) {
 	}
 	// Reused maps stay allocated but empty, and reused slices keep capacity.
 	if len(in.Request.Tags) != 0 || len(in.Request.Metadata) != 0 || len(in.Request.Headers) != 0 ||
-		len(in.Candidates[0].Capabilities) != 0 || in.Request.Content != nil {
+		len(in.Candidates[0].Capabilities) != 0 || in.Request.Content != nil || in.Request.Budget != nil ||
+		in.Request.Limits != nil || in.Request.Team != "" {
 		t.Fatalf("leftovers: %+v", in)
 	}
 	in.Request.Tags, in.Request.Metadata, in.Request.Headers, in.Candidates[0].Capabilities = nil, nil, nil, nil
@@ -204,6 +237,14 @@ func FuzzReadInput(f *testing.F) {
 		f.Add(string(data))
 		for _, v := range [][2]string{{`"language_hint":"latin"`, `"language_hint":null`}, {`"has_image":false`, `"has_image":null`},
 			{`"last_user":"Why`, `"last_user":null,"x":"Why`}, {`\n`, "\\u000a"}} {
+			f.Add(strings.Replace(string(data), v[0], v[1], 1))
+		}
+	}
+	if data, err := os.ReadFile("testdata/router-input-budget.json"); err == nil {
+		f.Add(string(data))
+		for _, v := range [][2]string{{`"usd":10`, `"usd":1e1`}, {`"period":"day"`, `"period":null`},
+			{`"limits":{`, `"limits":null,"x":{`}, {`"team":"research"`, `"team":"r\u0065search"`},
+			{`,"team":"research"`, ``}, {`"tpm_remaining":5000`, `"tpm_remaining":-5000.5`}} {
 			f.Add(strings.Replace(string(data), v[0], v[1], 1))
 		}
 	}
@@ -269,11 +310,12 @@ func FuzzReadInput(f *testing.F) {
 }
 
 // TestRouterLayout: the inputs the router writes, for a rule without and
-// with request.content (copies in testdata, which host/rules checks against
-// its encoder), are read by the fast paths of canonical.go, and give what
-// the reference reader gives.
+// with request.content and for a key with a team, a budget and limits
+// (copies in testdata, which host/rules checks against its encoder), are
+// read by the fast paths of canonical.go, and give what the reference reader
+// gives.
 func TestRouterLayout(t *testing.T) {
-	for _, file := range []string{"router-input.json", "router-input-content.json"} {
+	for _, file := range []string{"router-input.json", "router-input-content.json", "router-input-budget.json"} {
 		t.Run(file, func(t *testing.T) { testRouterLayout(t, file) })
 	}
 }
@@ -287,8 +329,12 @@ func testRouterLayout(t *testing.T, file string) {
 	recent := new(recentStrings)
 	var r Request
 	reqAt := strings.Index(src, `"request":`) + len(`"request":`)
-	if _, ok := readRequestHead(data, src, reqAt, &r, recent); !ok {
+	end, ok := readRequestHead(data, src, reqAt, &r, recent)
+	if !ok {
 		t.Fatal("readRequestHead refused the router's layout")
+	}
+	if !strings.HasPrefix(src[end:], `,"tags":`) && !strings.HasPrefix(src[end:], `,"budget":`) || r.Key == "" || r.User == "" {
+		t.Fatalf("readRequestHead stopped at %.20q (key %q, user %q)", src[end:], r.Key, r.User)
 	}
 	at := strings.Index(src, `"candidates":[`) + len(`"candidates":[`)
 	for n := 0; src[at] == '{'; n++ {
@@ -313,13 +359,50 @@ func testRouterLayout(t *testing.T, file string) {
 		hasContent && (in.Request.Content.LastUser == "" || !in.Request.Content.HasCodeFence) {
 		t.Fatalf("content %+v", in.Request.Content)
 	}
+	wantBudget := Budget{USD: 10, Period: BudgetPeriodDay, SpentUSD: 8.5, RemainingUSD: 1.5, ResetsUnixMS: 1764028800000}
+	wantLimits := Limits{RPM: 30, RPMRemaining: 12, TPM: 100000, TPMRemaining: 5000}
+	if strings.Contains(src, `"team":"research"`) {
+		if b, l := in.Request.Budget, in.Request.Limits; b == nil || *b != wantBudget || l == nil || *l != wantLimits ||
+			in.Request.Team != "research" || r.Team != "research" {
+			t.Fatalf("team %q (fast path %q), budget %+v, limits %+v", in.Request.Team, r.Team, b, l)
+		}
+	} else if in.Request.Budget != nil || in.Request.Limits != nil || in.Request.Team != "" {
+		t.Fatalf("team %q, budget %+v, limits %+v", in.Request.Team, in.Request.Budget, in.Request.Limits)
+	}
 }
 
 // sameInput compares two Inputs field by field, leaving out the table of
-// recent strings and the storage Request.Content points to (compared
-// through the pointer).
+// recent strings and the storage Request.Content, Budget and Limits point to
+// (compared through the pointers).
 func sameInput(a, b Input) bool {
 	a.recent, b.recent = nil, nil
 	a.content, b.content = Content{}, Content{}
+	a.budget, b.budget = Budget{}, Budget{}
+	a.limits, b.limits = Limits{}, Limits{}
 	return reflect.DeepEqual(a, b)
+}
+
+func TestFractions(t *testing.T) {
+	for _, tc := range []struct {
+		b    Budget
+		want float64
+	}{
+		{Budget{USD: 10, RemainingUSD: 7.5}, 0.75},
+		{Budget{USD: 10, RemainingUSD: 0}, 0},
+		{Budget{USD: 0, RemainingUSD: 0}, 0},
+		{Budget{USD: 10, RemainingUSD: 12}, 1},
+		{Budget{USD: 10, RemainingUSD: -1}, 0},
+	} {
+		if got := tc.b.RemainingFraction(); got != tc.want {
+			t.Errorf("%+v: RemainingFraction %v, want %v", tc.b, got, tc.want)
+		}
+	}
+	l := Limits{RPM: 30, RPMRemaining: 3, TPM: 0, TPMRemaining: 0}
+	if l.RPMFraction() != 0.1 || l.TPMFraction() != 1 {
+		t.Errorf("%+v: RPMFraction %v, TPMFraction %v", l, l.RPMFraction(), l.TPMFraction())
+	}
+	l = Limits{RPM: 30, RPMRemaining: 40, TPM: 1000, TPMRemaining: -5}
+	if l.RPMFraction() != 1 || l.TPMFraction() != 0 {
+		t.Errorf("%+v: RPMFraction %v, TPMFraction %v", l, l.RPMFraction(), l.TPMFraction())
+	}
 }

@@ -28,6 +28,8 @@ const (
 	stCand
 	stCaps
 	stContent
+	stBudget
+	stLimits
 	nStates
 )
 
@@ -169,6 +171,8 @@ const (
 	kArrStrs                 // tags or capabilities: *[]string
 	kText                    // *string of a long text (content's), not kept in the table of recent strings
 	kObjContent              // request.content: *(*Content), pointed at the Input's own Content
+	kObjBudget               // request.budget: *(*Budget), pointed at the Input's own Budget
+	kObjLimits               // request.limits: *(*Limits), pointed at the Input's own Limits
 )
 
 // slot maps a member name, in a given container state, to how its value is
@@ -223,7 +227,10 @@ func init() {
 		{stReq, "has_images", kBool, unsafe.Offsetof(r.HasImages)},
 		{stReq, "json_mode", kBool, unsafe.Offsetof(r.JSONMode)},
 		{stReq, "key", kStr, unsafe.Offsetof(r.Key)},
+		{stReq, "team", kStr, unsafe.Offsetof(r.Team)},
 		{stReq, "user", kStr, unsafe.Offsetof(r.User)},
+		{stReq, "budget", kObjBudget, unsafe.Offsetof(r.Budget)},
+		{stReq, "limits", kObjLimits, unsafe.Offsetof(r.Limits)},
 		{stReq, "tags", kArrStrs, unsafe.Offsetof(r.Tags)},
 		{stReq, "metadata", kObjMap, unsafe.Offsetof(r.Metadata)},
 		{stReq, "headers", kObjMap, unsafe.Offsetof(r.Headers)},
@@ -234,6 +241,15 @@ func init() {
 		{stContent, "has_image", kBool, unsafe.Offsetof(in.content.HasImage)},
 		{stContent, "has_tool_results", kBool, unsafe.Offsetof(in.content.HasToolResults)},
 		{stContent, "language_hint", kStr, unsafe.Offsetof(in.content.LanguageHint)},
+		{stBudget, "usd", kFloat, unsafe.Offsetof(in.budget.USD)},
+		{stBudget, "period", kStr, unsafe.Offsetof(in.budget.Period)},
+		{stBudget, "spent_usd", kFloat, unsafe.Offsetof(in.budget.SpentUSD)},
+		{stBudget, "remaining_usd", kFloat, unsafe.Offsetof(in.budget.RemainingUSD)},
+		{stBudget, "resets_unix_ms", kInt, unsafe.Offsetof(in.budget.ResetsUnixMS)},
+		{stLimits, "rpm", kInt, unsafe.Offsetof(in.limits.RPM)},
+		{stLimits, "rpm_remaining", kInt, unsafe.Offsetof(in.limits.RPMRemaining)},
+		{stLimits, "tpm", kInt, unsafe.Offsetof(in.limits.TPM)},
+		{stLimits, "tpm_remaining", kInt, unsafe.Offsetof(in.limits.TPMRemaining)},
 		{stCand, "provider", kStr, unsafe.Offsetof(c.Provider)},
 		{stCand, "model", kStr, unsafe.Offsetof(c.Model)},
 		{stCand, "context_window", kInt, unsafe.Offsetof(c.ContextWindow)},
@@ -247,11 +263,16 @@ func init() {
 		{stCand, "error_rate", kFloat, unsafe.Offsetof(c.ErrorRate)},
 		{stCand, "inflight", kInt, unsafe.Offsetof(c.Inflight)},
 	}
+	// The packed names, once: finding a seed takes a thousand tries or so.
+	kws := make([]kw, len(members))
+	for j, m := range members {
+		kws[j] = mkKW(m.name)
+	}
 	for seed := uint64(0x9E3779B97F4A7C15); ; seed += 0x632BE59BD9B4E019 {
 		var used [256]bool
 		ok := true
-		for _, m := range members {
-			i := slotIndex(m.st, mkKW(m.name), seed|1)
+		for j, m := range members {
+			i := slotIndex(m.st, kws[j], seed|1)
 			if used[i] {
 				ok = false
 				break
@@ -265,8 +286,8 @@ func init() {
 		for i := range slots {
 			slots[i] = slot{st: 0xff} // matches no state
 		}
-		for _, m := range members {
-			k := mkKW(m.name)
+		for j, m := range members {
+			k := kws[j]
 			slots[slotIndex(m.st, k, slotSeed)] = slot{k: k, st: m.st, kind: m.kind, off: m.off}
 		}
 		return
@@ -276,7 +297,7 @@ func init() {
 // closers holds the closing bracket of each container state (a table, not
 // branches).
 var closers = [nStates]byte{stTop: '}', stReq: '}', stMeta: '}', stHeaders: '}', stCand: '}', stContent: '}',
-	stTags: ']', stCaps: ']', stCands: ']'}
+	stBudget: '}', stLimits: '}', stTags: ']', stCaps: ']', stCands: ']'}
 
 // elemKind is the kind of the elements of each array state, and of the
 // member values of each map state.
@@ -537,6 +558,39 @@ func readInput(s string, in *Input) error {
 			in.content = Content{}
 			*cp = &in.content
 			stack[depth], bases[depth], first[depth] = stContent, unsafe.Pointer(&in.content), true
+			depth++
+
+		case kObjBudget, kObjLimits:
+			// The key's budget or limits, read into the Input's own; null
+			// reads as absent, and a repeated member replaces the earlier one.
+			var obj unsafe.Pointer
+			if kind == kObjBudget {
+				*(**Budget)(p) = nil
+			} else {
+				*(**Limits)(p) = nil
+			}
+			if isNull {
+				i += 4
+				break
+			}
+			if c != '{' {
+				return sc.failAt(i, "expected object")
+			}
+			i++
+			if depth == len(stack) {
+				return sc.failAt(i, "nesting too deep")
+			}
+			next := stBudget
+			if kind == kObjBudget {
+				in.budget = Budget{}
+				*(**Budget)(p) = &in.budget
+				obj = unsafe.Pointer(&in.budget)
+			} else {
+				in.limits = Limits{}
+				*(**Limits)(p) = &in.limits
+				obj, next = unsafe.Pointer(&in.limits), stLimits
+			}
+			stack[depth], bases[depth], first[depth] = next, obj, true
 			depth++
 
 		case kBool:

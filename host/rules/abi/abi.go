@@ -72,11 +72,20 @@ type RequestView struct {
 	HasTools             bool                       `json:"has_tools"`
 	HasImages            bool                       `json:"has_images"`
 	JSONMode             bool                       `json:"json_mode"`
-	Key                  string                     `json:"key"` // the key's configured name, never the secret
+	Key                  string                     `json:"key"`  // the key's configured name, never the secret
+	Team                 string                     `json:"team"` // the key's team (its config's team:), "" when none
 	User                 string                     `json:"user"`
 	Tags                 []string                   `json:"tags"`
 	Metadata             map[string]json.RawMessage `json:"metadata"` // invalid JSON values are sent as null
 	Headers              map[string]string          `json:"headers"`  // lowercased names; each rule sees only its Spec.Headers
+	// Budget is the calling key's spend budget and what is left of it, nil when the key
+	// has none: rules then see no "budget" member. Every rule of the chain sees it (it is
+	// written after "user", before the client's tags, metadata and headers).
+	Budget *BudgetView `json:"budget,omitempty"`
+	// Limits are the calling key's rate limits for the requested model and their
+	// headroom, nil when the key has none: rules then see no "limits" member. Written
+	// after "budget".
+	Limits *LimitsView `json:"limits,omitempty"`
 	// Content is what rules that opted in see of the prompt; nil when no rule of the
 	// chain did (the pipeline then computes nothing). Each rule sees it cut to its own
 	// Spec.ContentBytes, and a rule without it sees no "content" member at all.
@@ -95,6 +104,40 @@ type Content struct {
 	HasImage       bool   `json:"has_image"`        // an image part in any message
 	HasToolResults bool   `json:"has_tool_results"` // a message of role tool
 	LanguageHint   string `json:"language_hint"`    // the script of last_user (ABI.md), "" when none dominates
+}
+
+// BudgetView is request.budget (api/rules/ABI.md): the calling key's spend budget in the
+// current period, before this request is counted. The router stops the key at the budget
+// (the hard stop); a rule may act before it, such as by routing to cheaper models. The
+// encoder writes a negative or non-finite amount as 0.
+type BudgetView struct {
+	USD          float64 `json:"usd"`            // the budget per period, in USD (the key's budget.usd)
+	Period       string  `json:"period"`         // one of the BudgetPeriod* constants
+	SpentUSD     float64 `json:"spent_usd"`      // spent in the current period
+	RemainingUSD float64 `json:"remaining_usd"`  // USD - SpentUSD, 0 once the spend has reached the budget
+	ResetsUnixMS int64   `json:"resets_unix_ms"` // when the period ends (spend starts again at 0); 0 for "total"
+}
+
+// Budget periods: BudgetView.Period. day, week and month are UTC calendar periods (weeks
+// start on Monday); a total budget never resets.
+const (
+	BudgetPeriodDay   = "day"
+	BudgetPeriodWeek  = "week"
+	BudgetPeriodMonth = "month"
+	BudgetPeriodTotal = "total"
+)
+
+// LimitsView is request.limits (api/rules/ABI.md): the calling key's rate limits per
+// minute for the requested model, the tightest of the key's own and its per-model ones
+// (for each of RPM and TPM, the one with the fewest left, and its remaining), and what is
+// left of each in the current minute before this request is counted. A limit of 0 is
+// none, and its remaining is then 0 and meaningless. The encoder writes a negative
+// number as 0.
+type LimitsView struct {
+	RPM          int64 `json:"rpm"`           // requests per minute, 0: no limit
+	RPMRemaining int64 `json:"rpm_remaining"` // requests left in the current minute
+	TPM          int64 `json:"tpm"`           // tokens per minute, 0: no limit
+	TPMRemaining int64 `json:"tpm_remaining"` // tokens left in the current minute
 }
 
 // Candidate is one target a rule may choose, with live statistics.

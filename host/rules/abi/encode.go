@@ -109,8 +109,19 @@ func appendRequest(dst []byte, r *RequestView, allow []string, contentBytes int)
 	dst = strconv.AppendBool(dst, r.JSONMode)
 	dst = append(dst, `,"key":`...)
 	dst = guest.AppendString(dst, r.Key)
+	dst = append(dst, `,"team":`...)
+	dst = guest.AppendString(dst, r.Team)
 	dst = append(dst, `,"user":`...)
 	dst = guest.AppendString(dst, r.User)
+	// The key's budget and limits, only when it has them: like priority, before any
+	// client-controlled object, so a byte-scanning rule cannot be fooled by a
+	// "budget" in the metadata.
+	if b := r.Budget; b != nil {
+		dst = appendBudget(dst, b)
+	}
+	if l := r.Limits; l != nil {
+		dst = appendLimits(dst, l)
+	}
 	dst = append(dst, `,"tags":`...)
 	dst = appendStrings(dst, r.Tags)
 	dst = append(dst, `,"metadata":{`...)
@@ -153,6 +164,35 @@ func appendRequest(dst []byte, r *RequestView, allow []string, contentBytes int)
 	if c := r.Content; c != nil && contentBytes > 0 {
 		dst = appendContent(dst, c, contentBytes)
 	}
+	return append(dst, '}')
+}
+
+// appendBudget appends ,"budget":{...}; amounts below 0 (and non-finite ones) are written
+// as 0.
+func appendBudget(dst []byte, b *BudgetView) []byte {
+	dst = append(dst, `,"budget":{"usd":`...)
+	dst = appendFloat(dst, max(b.USD, 0))
+	dst = append(dst, `,"period":`...)
+	dst = guest.AppendString(dst, b.Period)
+	dst = append(dst, `,"spent_usd":`...)
+	dst = appendFloat(dst, max(b.SpentUSD, 0))
+	dst = append(dst, `,"remaining_usd":`...)
+	dst = appendFloat(dst, max(b.RemainingUSD, 0))
+	dst = append(dst, `,"resets_unix_ms":`...)
+	dst = strconv.AppendInt(dst, max(b.ResetsUnixMS, 0), 10)
+	return append(dst, '}')
+}
+
+// appendLimits appends ,"limits":{...}; numbers below 0 are written as 0.
+func appendLimits(dst []byte, l *LimitsView) []byte {
+	dst = append(dst, `,"limits":{"rpm":`...)
+	dst = strconv.AppendInt(dst, max(l.RPM, 0), 10)
+	dst = append(dst, `,"rpm_remaining":`...)
+	dst = strconv.AppendInt(dst, max(l.RPMRemaining, 0), 10)
+	dst = append(dst, `,"tpm":`...)
+	dst = strconv.AppendInt(dst, max(l.TPM, 0), 10)
+	dst = append(dst, `,"tpm_remaining":`...)
+	dst = strconv.AppendInt(dst, max(l.TPMRemaining, 0), 10)
 	return append(dst, '}')
 }
 

@@ -16,6 +16,17 @@ import (
 	"github.com/switchyard-llm/switchyard/host/rules/internal/testkit"
 )
 
+// inputWithBudget is testkit.Input for a key with a team, a budget and rate limits, as
+// the pipeline fills them (its encoding is sdk/rule/testdata/router-input-budget.json).
+func inputWithBudget() *abi.Input {
+	in := testkit.Input()
+	in.Request.Team = "research"
+	in.Request.Budget = &abi.BudgetView{USD: 10, Period: abi.BudgetPeriodDay, SpentUSD: 8.5, RemainingUSD: 1.5,
+		ResetsUnixMS: 1764028800000}
+	in.Request.Limits = &abi.LimitsView{RPM: 30, RPMRemaining: 12, TPM: 100000, TPMRemaining: 5000}
+	return in
+}
+
 // validateInput is an answer of mock/mock-small with the given content.
 func validateInput(content string) *abi.ValidateInput {
 	return &abi.ValidateInput{
@@ -61,6 +72,27 @@ func TestAppendInputRoundTrip(t *testing.T) {
 			in.Candidates[0].ErrorRate = math.NaN()
 			return in
 		}},
+		{name: "team, budget and limits", input: inputWithBudget, allow: []string{"x-tenant"}},
+		{name: "total budget, no limits", input: func() *abi.Input {
+			in := inputWithBudget()
+			in.Request.Team = "q\"b\\s\n"
+			in.Request.Budget = &abi.BudgetView{USD: 0.25, Period: abi.BudgetPeriodTotal, SpentUSD: 0.123456789, RemainingUSD: 0.126543211}
+			in.Request.Limits = nil
+			return in
+		}},
+		{name: "limits, no budget", input: func() *abi.Input {
+			in := inputWithBudget()
+			in.Request.Budget = nil
+			in.Request.Limits = &abi.LimitsView{TPM: 1 << 40, TPMRemaining: 1<<40 - 1}
+			return in
+		}},
+		{name: "negative and non-finite budget numbers become 0", input: func() *abi.Input {
+			in := inputWithBudget()
+			in.Request.Budget = &abi.BudgetView{USD: math.NaN(), Period: abi.BudgetPeriodWeek, SpentUSD: math.Inf(1),
+				RemainingUSD: -0.5, ResetsUnixMS: -1}
+			in.Request.Limits = &abi.LimitsView{RPM: -1, RPMRemaining: -2, TPM: 10, TPMRemaining: -3}
+			return in
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +124,20 @@ func TestAppendInputRoundTrip(t *testing.T) {
 			}
 			if !json.Valid(in.Previous) {
 				want.Previous = json.RawMessage("null")
+			}
+			if b := in.Request.Budget; b != nil {
+				nb := *b
+				for _, f := range []*float64{&nb.USD, &nb.SpentUSD, &nb.RemainingUSD} {
+					if math.IsNaN(*f) || math.IsInf(*f, 0) || *f < 0 {
+						*f = 0
+					}
+				}
+				nb.ResetsUnixMS = max(nb.ResetsUnixMS, 0)
+				want.Request.Budget = &nb
+			}
+			if l := in.Request.Limits; l != nil {
+				want.Request.Limits = &abi.LimitsView{RPM: max(l.RPM, 0), RPMRemaining: max(l.RPMRemaining, 0),
+					TPM: max(l.TPM, 0), TPMRemaining: max(l.TPMRemaining, 0)}
 			}
 			want.Candidates = append([]abi.Candidate(nil), in.Candidates...)
 			for i := range want.Candidates {
@@ -154,9 +200,10 @@ func FuzzAppendFloat(f *testing.F) {
 
 // TestInputLayoutMatchesSDK: the Go SDK reads inputs in the router's exact
 // layout through a fast path (sdk/rule/canonical.go) tested on copies of
-// this encoder's output, without and with request.content. If the layout
-// changes, update those copies and the fast path with them, or Go rules
-// quietly take the slower general reader.
+// this encoder's output, without and with request.content, and for a key
+// with a team, a budget and limits. If the layout changes, update those
+// copies and the fast path with them, or Go rules quietly take the slower
+// general reader.
 func TestInputLayoutMatchesSDK(t *testing.T) {
 	for _, tc := range []struct {
 		file    string
@@ -165,6 +212,7 @@ func TestInputLayoutMatchesSDK(t *testing.T) {
 	}{
 		{"router-input.json", testkit.Input(), 0},
 		{"router-input-content.json", testkit.InputWithContent(), testkit.ContentBytes},
+		{"router-input-budget.json", inputWithBudget(), 0},
 	} {
 		want, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), "sdk", "rule", "testdata", tc.file))
 		if err != nil {
@@ -227,6 +275,39 @@ func TestContentPerRule(t *testing.T) {
 		if !bytes.Contains(v, req) {
 			t.Errorf("content %d: sy_validate's request differs: %s", tc.n, v)
 		}
+	}
+}
+
+// TestBudgetAndLimits: the key's budget and limits are written only when it has
+// them, after "user" and before the client's tags, metadata and headers, for
+// every rule (with or without content) and in the sy_validate request too.
+func TestBudgetAndLimits(t *testing.T) {
+	plain := string(abi.AppendInput(nil, testkit.Input(), nil))
+	if !strings.Contains(plain, `"key":"team-a","team":"","user":"u1","tags":`) {
+		t.Fatalf("a key without team, budget and limits: %s", plain)
+	}
+	in := inputWithBudget()
+	const want = `"key":"team-a","team":"research","user":"u1",` +
+		`"budget":{"usd":10,"period":"day","spent_usd":8.5,"remaining_usd":1.5,"resets_unix_ms":1764028800000},` +
+		`"limits":{"rpm":30,"rpm_remaining":12,"tpm":100000,"tpm_remaining":5000},"tags":["batch"]`
+	for _, n := range []int{0, 100} {
+		withContent := testkit.InputWithContent()
+		withContent.Request.Team, withContent.Request.Budget, withContent.Request.Limits = in.Request.Team, in.Request.Budget, in.Request.Limits
+		data := string(abi.AppendInputFor(nil, withContent, nil, n))
+		if !strings.Contains(data, want) {
+			t.Fatalf("content %d:\n%s\nwant it to hold\n%s", n, data, want)
+		}
+		v := string(abi.AppendValidateInputFor(nil, &abi.ValidateInput{Request: withContent.Request}, nil, n))
+		req := data[strings.Index(data, `"request":`):strings.Index(data, `,"candidates":`)]
+		if !strings.Contains(v, req) {
+			t.Errorf("content %d: sy_validate's request differs: %s", n, v)
+		}
+	}
+	// A budget in the client's metadata comes after the key's.
+	in.Request.Metadata = map[string]json.RawMessage{"budget": json.RawMessage(`{"usd":1e9}`)}
+	data := string(abi.AppendInput(nil, in, nil))
+	if i, j := strings.Index(data, `"budget":`), strings.Index(data, `"metadata":`); i < 0 || j < i {
+		t.Fatalf("the key's budget is not written before the metadata: %s", data)
 	}
 }
 

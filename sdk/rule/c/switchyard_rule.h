@@ -44,6 +44,27 @@ typedef struct {
 	syr_u32 n;
 } syr_raw;
 
+/* request.budget: the calling key's spend budget in the current period, before this
+ * request is counted (see ABI.md). present is 0 (and the rest zero) when the key has none. */
+typedef struct {
+	int present;
+	double usd;             /* the budget per period, USD */
+	syr_str period;         /* "day", "week", "month" (UTC calendar periods) or "total" */
+	double spent_usd;       /* spent in the current period */
+	double remaining_usd;   /* usd - spent_usd, 0 once the spend has reached the budget */
+	syr_i64 resets_unix_ms; /* when the period ends and the spend starts again at 0; 0 for "total" */
+} syr_budget;
+
+/* request.limits: the calling key's rate limits per minute for the requested model (the
+ * tightest of its own and its per-model ones) and what is left of each in the current
+ * minute, before this request is counted. A limit of 0 is none: its remaining is then 0
+ * and means nothing. present is 0 (and the rest zero) when the key has none. */
+typedef struct {
+	int present;
+	syr_i64 rpm, rpm_remaining; /* requests per minute */
+	syr_i64 tpm, tpm_remaining; /* tokens per minute */
+} syr_limits;
+
 typedef struct {
 	/* endpoint: "chat.completions", "responses", "messages", "embeddings" or "completions" */
 	syr_str id, endpoint, model;
@@ -53,8 +74,11 @@ typedef struct {
 	syr_i64 max_tokens; /* 0 when the client set none */
 	syr_i64 messages, chars;
 	int has_tools, has_images, json_mode;
-	syr_str key; /* the client key's configured name, never the secret */
+	syr_str key;  /* the client key's configured name, never the secret */
+	syr_str team; /* the key's team (its team: in the router config); n == 0 when none */
 	syr_str user;
+	syr_budget budget; /* budget.present: the key has a budget */
+	syr_limits limits; /* limits.present: the key has rate limits */
 	syr_raw tags;     /* array of strings: syr_has(tags, "batch") */
 	syr_raw metadata; /* object: syr_get(metadata, "tier") */
 	syr_raw headers;  /* object of the headers the rule's config asks for */
@@ -144,6 +168,11 @@ syr_str syr_cstr(const char *text);                     /* wraps a NUL-terminate
 int syr__eq_lit(syr_str s, const char *text, syr_u32 n);
 #define syr_eq_lit(s, literal) syr__eq_lit((s), literal, sizeof(literal) - 1) /* syr_eq for a string literal, no strlen */
 #define syr_candidate_has(c, capability) syr_has((c)->capabilities, (capability))
+/* The share of the budget left, remaining_usd / usd within 0..1 (0 without a budget or
+ * for a budget of 0); the share of a rate limit left, 1 when there is no such limit. */
+double syr_budget_fraction(const syr_budget *b);
+double syr_rpm_fraction(const syr_limits *l);
+double syr_tpm_fraction(const syr_limits *l);
 
 /* Iteration: syr_iter it = syr_iter_of(v); while (syr_next(&it, &key, &val)) ...
  * (key is set for object members, ignored for arrays; pass 0 if unneeded).
@@ -572,6 +601,42 @@ static int syr__open(syr__cur *c, char ch) {
 
 #define SYR__IS(k, lit) ((k).n == sizeof(lit) - 1 && syr__same((k).p, lit, sizeof(lit) - 1))
 
+static const syr_budget syr__zero_budget;
+static const syr_limits syr__zero_limits;
+
+/* syr__read_budget reads request.budget; null reads as absent, a repeated one replaces. */
+static void syr__read_budget(syr__cur *c, syr_budget *b) {
+	int first = 1;
+	syr_str k;
+	*b = syr__zero_budget;
+	if (!syr__open(c, '{')) return;
+	b->present = 1;
+	while (syr__member(c, &first, &k)) {
+		if (SYR__IS(k, "usd")) b->usd = syr__number(c, 0);
+		else if (SYR__IS(k, "period")) b->period = syr__str_or_null(c);
+		else if (SYR__IS(k, "spent_usd")) b->spent_usd = syr__number(c, 0);
+		else if (SYR__IS(k, "remaining_usd")) b->remaining_usd = syr__number(c, 0);
+		else if (SYR__IS(k, "resets_unix_ms")) b->resets_unix_ms = syr__int(c);
+		else syr__skip(c);
+	}
+}
+
+/* syr__read_limits reads request.limits; null reads as absent, a repeated one replaces. */
+static void syr__read_limits(syr__cur *c, syr_limits *l) {
+	int first = 1;
+	syr_str k;
+	*l = syr__zero_limits;
+	if (!syr__open(c, '{')) return;
+	l->present = 1;
+	while (syr__member(c, &first, &k)) {
+		if (SYR__IS(k, "rpm")) l->rpm = syr__int(c);
+		else if (SYR__IS(k, "rpm_remaining")) l->rpm_remaining = syr__int(c);
+		else if (SYR__IS(k, "tpm")) l->tpm = syr__int(c);
+		else if (SYR__IS(k, "tpm_remaining")) l->tpm_remaining = syr__int(c);
+		else syr__skip(c);
+	}
+}
+
 static void syr__read_request(syr__cur *c, syr_request *r) {
 	int first = 1;
 	syr_str k;
@@ -589,6 +654,7 @@ static void syr__read_request(syr__cur *c, syr_request *r) {
 		case 4:
 			if (SYR__IS(k, "user")) r->user = syr__str_or_null(c);
 			else if (SYR__IS(k, "tags")) r->tags = syr__raw(c);
+			else if (SYR__IS(k, "team")) r->team = syr__str_or_null(c);
 			else syr__skip(c);
 			break;
 		case 5:
@@ -598,6 +664,8 @@ static void syr__read_request(syr__cur *c, syr_request *r) {
 			break;
 		case 6:
 			if (SYR__IS(k, "stream")) r->stream = syr__bool(c);
+			else if (SYR__IS(k, "budget")) syr__read_budget(c, &r->budget);
+			else if (SYR__IS(k, "limits")) syr__read_limits(c, &r->limits);
 			else syr__skip(c);
 			break;
 		case 7:
@@ -738,6 +806,21 @@ static int syr__read_input(const char *p, syr_u32 n, syr_input *in) {
 }
 
 /* ---- public JSON helpers ---- */
+double syr_budget_fraction(const syr_budget *b) {
+	if (!b->present || !(b->usd > 0)) return 0;
+	double f = b->remaining_usd / b->usd;
+	return f < 0 ? 0 : f > 1 ? 1 : f;
+}
+
+static double syr__limit_fraction(int present, syr_i64 remaining, syr_i64 limit) {
+	if (!present || limit <= 0) return 1;
+	double f = (double)remaining / (double)limit;
+	return f < 0 ? 0 : f > 1 ? 1 : f;
+}
+
+double syr_rpm_fraction(const syr_limits *l) { return syr__limit_fraction(l->present, l->rpm_remaining, l->rpm); }
+double syr_tpm_fraction(const syr_limits *l) { return syr__limit_fraction(l->present, l->tpm_remaining, l->tpm); }
+
 int syr_kind(syr_raw v) {
 	if (!v.n) return SYR_MISSING;
 	switch (v.p[0]) {

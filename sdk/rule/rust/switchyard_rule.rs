@@ -708,7 +708,15 @@ pub struct Request<'a> {
     pub json_mode: bool,
     /// The client key's configured name, never the secret.
     pub key: Str<'a>,
+    /// The key's team (its `team:` in the router config); empty when none.
+    pub team: Str<'a>,
     pub user: Str<'a>,
+    /// `request.budget`: the key's spend budget and what is left of it, before
+    /// this request; `None` when the key has none.
+    pub budget: Option<Budget<'a>>,
+    /// `request.limits`: the key's rate limits for the requested model and
+    /// their headroom, before this request; `None` when the key has none.
+    pub limits: Option<Limits>,
     /// Array of strings: `tags.has("batch")`.
     pub tags: Value<'a>,
     /// Object: `metadata.get("tier").str()`.
@@ -721,6 +729,73 @@ pub struct Request<'a> {
     /// `has_image`, `has_tool_results` and `language_hint`; see ABI.md.
     /// `content.get("last_user").str()`.
     pub content: Value<'a>,
+}
+
+/// `request.budget` (ABI.md): the calling key's spend budget in the current
+/// period, before this request is counted.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Budget<'a> {
+    /// The budget per period, USD.
+    pub usd: f64,
+    /// "day", "week", "month" (UTC calendar periods) or "total".
+    pub period: Str<'a>,
+    /// Spent in the current period.
+    pub spent_usd: f64,
+    /// `usd - spent_usd`, 0 once the spend has reached the budget.
+    pub remaining_usd: f64,
+    /// When the period ends and the spend starts again at 0; 0 for "total".
+    pub resets_unix_ms: i64,
+}
+
+impl<'a> Budget<'a> {
+    /// The share of the budget left, `remaining_usd / usd` within 0..=1; 0 for
+    /// a budget of 0.
+    pub fn remaining_fraction(&self) -> f64 {
+        if !(self.usd > 0.0) {
+            return 0.0;
+        }
+        clamp01(self.remaining_usd / self.usd)
+    }
+}
+
+/// `request.limits` (ABI.md): the calling key's rate limits per minute for the
+/// requested model (the tightest of its own and its per-model ones) and what is
+/// left of each in the current minute, before this request is counted. A limit
+/// of 0 is none: its remaining is then 0 and means nothing.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Limits {
+    pub rpm: i64,
+    pub rpm_remaining: i64,
+    pub tpm: i64,
+    pub tpm_remaining: i64,
+}
+
+impl Limits {
+    /// The share of the request limit left, within 0..=1; 1 without one.
+    pub fn rpm_fraction(&self) -> f64 {
+        limit_fraction(self.rpm_remaining, self.rpm)
+    }
+    /// The share of the token limit left, within 0..=1; 1 without one.
+    pub fn tpm_fraction(&self) -> f64 {
+        limit_fraction(self.tpm_remaining, self.tpm)
+    }
+}
+
+fn clamp01(f: f64) -> f64 {
+    if f < 0.0 {
+        0.0
+    } else if f > 1.0 {
+        1.0
+    } else {
+        f
+    }
+}
+
+fn limit_fraction(remaining: i64, limit: i64) -> f64 {
+    if limit <= 0 {
+        return 1.0;
+    }
+    clamp01(remaining as f64 / limit as f64)
 }
 
 /// One target the rule may choose, with live statistics.
@@ -776,9 +851,12 @@ fn read_request<'a>(c: &mut Cur<'a>, r: &mut Request<'a>) {
             3 if same(k, b"key") => r.key = c.str_or_null(),
             4 if same(k, b"user") => r.user = c.str_or_null(),
             4 if same(k, b"tags") => r.tags = c.raw(),
+            4 if same(k, b"team") => r.team = c.str_or_null(),
             5 if same(k, b"model") => r.model = c.str_or_null(),
             5 if same(k, b"chars") => r.chars = c.int(),
             6 if same(k, b"stream") => r.stream = c.bool(),
+            6 if same(k, b"budget") => r.budget = read_budget(c),
+            6 if same(k, b"limits") => r.limits = read_limits(c),
             7 if same(k, b"headers") => r.headers = c.raw(),
             7 if same(k, b"content") => r.content = c.raw(),
             8 if same(k, b"endpoint") => r.endpoint = c.str_or_null(),
@@ -793,6 +871,45 @@ fn read_request<'a>(c: &mut Cur<'a>, r: &mut Request<'a>) {
             _ => c.skip(),
         }
     }
+}
+
+/// request.budget; null reads as None, a repeated one replaces.
+fn read_budget<'a>(c: &mut Cur<'a>) -> Option<Budget<'a>> {
+    let mut first = true;
+    if !c.open(b'{') {
+        return None;
+    }
+    let mut b = Budget::default();
+    while let Some(k) = c.member(&mut first) {
+        match k.0 {
+            b"usd" => b.usd = c.num(),
+            b"period" => b.period = c.str_or_null(),
+            b"spent_usd" => b.spent_usd = c.num(),
+            b"remaining_usd" => b.remaining_usd = c.num(),
+            b"resets_unix_ms" => b.resets_unix_ms = c.int(),
+            _ => c.skip(),
+        }
+    }
+    Some(b)
+}
+
+/// request.limits; null reads as None, a repeated one replaces.
+fn read_limits(c: &mut Cur) -> Option<Limits> {
+    let mut first = true;
+    if !c.open(b'{') {
+        return None;
+    }
+    let mut l = Limits::default();
+    while let Some(k) = c.member(&mut first) {
+        match k.0 {
+            b"rpm" => l.rpm = c.int(),
+            b"rpm_remaining" => l.rpm_remaining = c.int(),
+            b"tpm" => l.tpm = c.int(),
+            b"tpm_remaining" => l.tpm_remaining = c.int(),
+            _ => c.skip(),
+        }
+    }
+    Some(l)
 }
 
 fn read_candidate<'a>(c: &mut Cur<'a>, x: &mut Candidate<'a>) {

@@ -617,7 +617,15 @@ function restore(s: Saved): void {
   jsonMode: bool;
   /** The client key's configured name, never the secret. */
   key: Str;
+  /** The key's team (its team: in the router config); empty when none. */
+  team: Str;
   user: Str;
+  /** request.budget: the key's spend budget and what is left of it, before
+   * this request; null when the key has none. */
+  budget: Budget | null;
+  /** request.limits: the key's rate limits for the requested model and their
+   * headroom, before this request; null when the key has none. */
+  limits: Limits | null;
   /** Array of strings: tags.has("batch"). */
   tags: Value;
   /** Object: metadata.get("tier").str(). */
@@ -634,11 +642,56 @@ function restore(s: Saved): void {
     let r = changetype<Request>(alloc(offsetof<Request>()));
     memory.fill(changetype<usize>(r), 0, offsetof<Request>());
     let e = Str.make(0, 0), v = Value.make(0, 0);
-    r.id = e; r.endpoint = e; r.model = e; r.key = e; r.user = e;
+    r.id = e; r.endpoint = e; r.model = e; r.key = e; r.team = e; r.user = e;
     r.tags = v; r.metadata = v; r.headers = v; r.content = v;
     r.priority = 5;
     return r;
   }
+}
+
+/** request.budget (ABI.md): the calling key's spend budget in the current
+ * period, before this request is counted. */
+@unmanaged export class Budget {
+  /** The budget per period, USD. */
+  usd: f64;
+  /** "day", "week", "month" (UTC calendar periods) or "total". */
+  period: Str;
+  /** Spent in the current period. */
+  spentUsd: f64;
+  /** usd - spentUsd, 0 once the spend has reached the budget. */
+  remainingUsd: f64;
+  /** When the period ends and the spend starts again at 0; 0 for "total". */
+  resetsUnixMs: i64;
+
+  /** The share of the budget left, remainingUsd / usd within 0..1; 0 for a
+   * budget of 0. */
+  remainingFraction(): f64 {
+    if (!(this.usd > 0)) return 0;
+    return clamp01(this.remainingUsd / this.usd);
+  }
+}
+
+/** request.limits (ABI.md): the calling key's rate limits per minute for the
+ * requested model (the tightest of its own and its per-model ones) and what is
+ * left of each in the current minute, before this request is counted. A limit
+ * of 0 is none: its remaining is then 0 and means nothing. */
+@unmanaged export class Limits {
+  rpm: i64;
+  rpmRemaining: i64;
+  tpm: i64;
+  tpmRemaining: i64;
+
+  /** The share of the request limit left, within 0..1; 1 without one. */
+  rpmFraction(): f64 { return limitFraction(this.rpmRemaining, this.rpm); }
+  /** The share of the token limit left, within 0..1; 1 without one. */
+  tpmFraction(): f64 { return limitFraction(this.tpmRemaining, this.tpm); }
+}
+
+function clamp01(f: f64): f64 { return f < 0 ? 0 : f > 1 ? 1 : f; }
+
+function limitFraction(remaining: i64, limit: i64): f64 {
+  if (limit <= 0) return 1;
+  return clamp01(<f64>remaining / <f64>limit);
 }
 
 /** One target the rule may choose, with live statistics. */
@@ -693,12 +746,17 @@ function readRequest(r: Request): void {
       case 4:
         if (key("user")) { r.user = readStr(); continue; }
         if (key("tags")) { r.tags = readRaw(); continue; }
+        if (key("team")) { r.team = readStr(); continue; }
         break;
       case 5:
         if (key("model")) { r.model = readStr(); continue; }
         if (key("chars")) { r.chars = readInt(); continue; }
         break;
-      case 6: if (key("stream")) { r.stream = readBool(); continue; } break;
+      case 6:
+        if (key("stream")) { r.stream = readBool(); continue; }
+        if (key("budget")) { r.budget = readBudget(); continue; }
+        if (key("limits")) { r.limits = readLimits(); continue; }
+        break;
       case 7:
         if (key("headers")) { r.headers = readRaw(); continue; }
         if (key("content")) { r.content = readRaw(); continue; }
@@ -721,6 +779,42 @@ function readRequest(r: Request): void {
     }
     skipValue();
   }
+}
+
+// readBudget reads request.budget; null reads as null, a repeated one replaces.
+function readBudget(): Budget | null {
+  if (!openValue(123)) return null;
+  let b = changetype<Budget>(alloc(offsetof<Budget>()));
+  memory.fill(changetype<usize>(b), 0, offsetof<Budget>());
+  b.period = Str.make(0, 0);
+  let first = true;
+  while (member(first)) {
+    first = false;
+    if (key("usd")) b.usd = readNum();
+    else if (key("period")) b.period = readStr();
+    else if (key("spent_usd")) b.spentUsd = readNum();
+    else if (key("remaining_usd")) b.remainingUsd = readNum();
+    else if (key("resets_unix_ms")) b.resetsUnixMs = readInt();
+    else skipValue();
+  }
+  return b;
+}
+
+// readLimits reads request.limits; null reads as null, a repeated one replaces.
+function readLimits(): Limits | null {
+  if (!openValue(123)) return null;
+  let l = changetype<Limits>(alloc(offsetof<Limits>()));
+  memory.fill(changetype<usize>(l), 0, offsetof<Limits>());
+  let first = true;
+  while (member(first)) {
+    first = false;
+    if (key("rpm")) l.rpm = readInt();
+    else if (key("rpm_remaining")) l.rpmRemaining = readInt();
+    else if (key("tpm")) l.tpm = readInt();
+    else if (key("tpm_remaining")) l.tpmRemaining = readInt();
+    else skipValue();
+  }
+  return l;
 }
 
 function readCandidate(x: Candidate): void {
