@@ -34,6 +34,7 @@ const usage = `usage:
   switchyard --config FILE [--listen ADDR] [--log-level LEVEL] [--pprof ADDR]   serve
   switchyard validate --config FILE           load the config, start the plugins, compile the rules, stop
   switchyard rules test --module M --golden G  run a rule against golden cases (see: switchyard rules)
+  switchyard usage [requests] --config FILE   spend and requests from the ledger (see: switchyard usage -h)
   switchyard --version                        print the version
   switchyard --help                           print this help
 `
@@ -45,6 +46,9 @@ func Run(version string, args []string, stdout, stderr io.Writer) error {
 	}
 	if len(args) > 0 && args[0] == "rules" {
 		return rulesCommand(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "usage" {
+		return usageCommand(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("switchyard", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -187,6 +191,7 @@ type host struct {
 	rt       atomic.Pointer[runtime]
 	breakers *circuit.Set
 	plugins  *pluginRefs
+	gov      *governance
 
 	// draining is set when shutdown starts: /readyz answers 503 from then on.
 	draining atomic.Bool
@@ -208,6 +213,19 @@ func serve(version, cfgPath, listen string, log *slog.Logger) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	gctx, gcancel := context.WithTimeout(ctx, time.Minute)
+	h.gov, err = startGovernance(gctx, cfg, m, log)
+	gcancel()
+	if err != nil {
+		return err
+	}
+	// The ledger is flushed last, after the requests in flight have ended and been
+	// recorded (and on every error return below).
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		h.gov.close(fctx, log)
+	}()
 	rt, _, err := build(ctx, cfg, m, log, version, nil, h.breakers, h.plugins)
 	if err != nil {
 		return err
@@ -216,13 +234,18 @@ func serve(version, cfgPath, listen string, log *slog.Logger) error {
 	for _, r := range cfg.Rules {
 		m.RuleReloads.WithLabelValues(r.Name, "ok").Inc()
 	}
-	h.srv = server.New(h.state(rt), server.Options{
+	so := server.Options{
 		Metrics: m, Gatherer: reg, Logger: log, Version: version,
 		Ready:       h.ready,
 		ReadyDetail: h.readyDetail,
 		Reload:      h.reload,
 		ResetRule:   h.resetRule,
-	})
+		Quota:       h.gov.quota,
+	}
+	if g := h.gov; g.db != nil {
+		so.Record, so.Ledger, so.KeyStore, so.Keys = g.record, g.db, g.db, g.registry
+	}
+	h.srv = server.New(h.state(rt), so)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -334,6 +357,9 @@ func (h *host) ready() error {
 
 func (h *host) readyDetail() any {
 	_, detail := h.rt.Load().readiness()
+	for k, v := range h.gov.detail() {
+		detail[k] = v
+	}
 	return detail
 }
 
@@ -364,6 +390,9 @@ func (h *host) reload(ctx context.Context) error {
 	cfg, err := config.Load(h.path)
 	if err != nil {
 		return err
+	}
+	if why := h.gov.changed(cfg); why != "" {
+		return fmt.Errorf("config %s: %s", cfg.Path, why)
 	}
 	old := h.rt.Load()
 	cfg.Listen = old.cfg.Listen // the listener cannot move

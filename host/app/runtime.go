@@ -228,6 +228,14 @@ func labels(cfg *config.File, cat *pipeline.Catalogue) metrics.Labels {
 			l.ShadowRules = append(l.ShadowRules, r.Name)
 		}
 	}
+	l.Budgets = map[string]float64{}
+	for _, k := range cfg.Keys {
+		l.Keys = append(l.Keys, k.Name)
+		if k.Budget != nil {
+			l.Budgets[k.Name] = k.Budget.USD
+		}
+	}
+
 	return l
 }
 

@@ -31,6 +31,8 @@ type File struct {
 	Plugins    Plugins    `yaml:"plugins"`
 	Circuit    Circuit    `yaml:"circuit"`
 	Log        Log        `yaml:"log"`
+	Ledger     Ledger     `yaml:"ledger"`
+	State      State      `yaml:"state"`
 
 	// Path is the absolute path of the file this was loaded from.
 	Path string `yaml:"-"`
@@ -254,12 +256,77 @@ type Log struct {
 	Access string `yaml:"access"`
 }
 
-// Key is a client key. Requests must carry one of them when any is configured.
+// Key is a client key. Requests must carry one of them when any is configured (or when
+// the ledger holds virtual keys).
 type Key struct {
 	Name string `yaml:"name"`
 	Key  string `yaml:"key"`
+	// Team groups keys in usage queries and rules' input.
+	Team string `yaml:"team"`
 	// Models the key may use; empty means all.
 	Models []string `yaml:"models"`
+	// Limits are the key's rate limits (none by default).
+	Limits KeyLimits `yaml:"limits" json:"limits"`
+	// Budget is the key's spend limit (none by default).
+	Budget *KeyBudget `yaml:"budget" json:"budget,omitempty"`
+}
+
+// KeyLimits are a key's rate limits, per minute: requests (RPM) and tokens (TPM); 0 is no
+// limit. Models holds tighter limits for some models.
+type KeyLimits struct {
+	RPM    int64                `yaml:"rpm" json:"rpm,omitempty"`
+	TPM    int64                `yaml:"tpm" json:"tpm,omitempty"`
+	Models map[string]RateLimit `yaml:"models" json:"models,omitempty"`
+}
+
+// RateLimit is one model's limits within a key's.
+type RateLimit struct {
+	RPM int64 `yaml:"rpm" json:"rpm,omitempty"`
+	TPM int64 `yaml:"tpm" json:"tpm,omitempty"`
+}
+
+// KeyBudget is a key's spend limit in USD per period: day, week, month (UTC calendar
+// periods; weeks start on Monday) or total.
+type KeyBudget struct {
+	USD    float64 `yaml:"usd" json:"usd"`
+	Period string  `yaml:"period" json:"period"`
+}
+
+// Budget periods.
+var BudgetPeriods = []string{"day", "week", "month", "total"}
+
+// Ledger records every request the router serves (api/admin.md reads it back).
+type Ledger struct {
+	// URL is the store: sqlite:PATH (a file, relative to the config's folder) or
+	// postgres://...; empty: no ledger (no usage, no request history, no virtual keys).
+	URL string `yaml:"url"`
+	// Retention is how long rows are kept (default 720h, 30 days).
+	Retention Duration `yaml:"retention"`
+	// RecordInputs says which requests keep their exact rule input and decision trace,
+	// for replay: none (default), all, or sample:N (one request in N).
+	RecordInputs string `yaml:"record_inputs"`
+	// Queue bounds the rows waiting to be written (default 65536); beyond it rows are
+	// dropped and counted in switchyard_ledger_dropped_total.
+	Queue int `yaml:"queue"`
+	// Batch is the most rows one write takes (default 512).
+	Batch int `yaml:"batch"`
+	// Interval is the longest a row waits for its batch (default 1s): what a SIGKILL
+	// can lose.
+	Interval Duration `yaml:"interval"`
+
+	// SampleEvery is RecordInputs as a number: 0 none, 1 all, N one in N (set by Load).
+	SampleEvery int `yaml:"-"`
+}
+
+// State is where replicas share rate limits, budget spend, circuits and the cache.
+type State struct {
+	// URL is a Redis server (redis://[user:password@]host:port/db, or rediss:// for TLS);
+	// empty: each replica keeps its own state.
+	URL string `yaml:"url"`
+	// OnError is what limits and budgets do while Redis is unreachable: open (default)
+	// goes on with each replica's local counters; closed refuses requests of limited keys
+	// with 503 state_unavailable.
+	OnError string `yaml:"on_error"`
 }
 
 // Plugins tunes plugin supervision.

@@ -6,10 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -313,6 +316,20 @@ func (f *File) applyDefaults() {
 	if f.Log.Access == "" {
 		f.Log.Access = "on"
 	}
+	def(&f.Ledger.Retention, 720*time.Hour)
+	def(&f.Ledger.Interval, time.Second)
+	if f.Ledger.Queue == 0 {
+		f.Ledger.Queue = 65536
+	}
+	if f.Ledger.Batch == 0 {
+		f.Ledger.Batch = 512
+	}
+	if f.Ledger.RecordInputs == "" {
+		f.Ledger.RecordInputs = "none"
+	}
+	if f.State.OnError == "" {
+		f.State.OnError = "open"
+	}
 }
 
 var (
@@ -478,8 +495,94 @@ func (f *File) check() error {
 				bad("%s (%s): models: %q is neither a route nor a catalogue model", at, k.Name, m)
 			}
 		}
+		for _, e := range CheckKeyPolicy(k.Limits, k.Budget) {
+			bad("%s (%s): %s", at, k.Name, e)
+		}
+		for m := range k.Limits.Models {
+			if models[m] == nil && !routes[m] && m != "auto" {
+				bad("%s (%s): limits: models: %q is neither a route nor a catalogue model", at, k.Name, m)
+			}
+		}
 	}
+	f.checkLedger(bad)
 	return errors.Join(errs...)
+}
+
+// CheckKeyPolicy checks a key's limits and budget, for config keys and the keys the admin
+// API creates alike; it returns what is wrong, one message each.
+func CheckKeyPolicy(l KeyLimits, b *KeyBudget) []string {
+	var errs []string
+	if l.RPM < 0 || l.TPM < 0 {
+		errs = append(errs, "limits: rpm and tpm must not be negative (0 is no limit)")
+	}
+	for m, ml := range l.Models {
+		if ml.RPM < 0 || ml.TPM < 0 {
+			errs = append(errs, fmt.Sprintf("limits: models: %s: rpm and tpm must not be negative", m))
+		}
+	}
+	if b != nil {
+		if !(b.USD >= 0) || math.IsInf(b.USD, 0) {
+			errs = append(errs, fmt.Sprintf("budget: usd %v: want a number of dollars, 0 or more", b.USD))
+		}
+		if !slices.Contains(BudgetPeriods, b.Period) {
+			errs = append(errs, fmt.Sprintf("budget: period %q: want day, week, month or total", b.Period))
+		}
+	}
+	return errs
+}
+
+// checkLedger checks ledger and state, and sets Ledger.SampleEvery.
+func (f *File) checkLedger(bad func(string, ...any)) {
+	l := &f.Ledger
+	if u := l.URL; u != "" && !strings.HasPrefix(u, "sqlite:") && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		bad("ledger: url: want sqlite:PATH or postgres://..., got %s", redactURL(u))
+	} else if u == "sqlite:" {
+		bad("ledger: url: sqlite: needs a file path, like sqlite:.data/ledger.db")
+	}
+	switch v := l.RecordInputs; {
+	case v == "none":
+		l.SampleEvery = 0
+	case v == "all":
+		l.SampleEvery = 1
+	case strings.HasPrefix(v, "sample:"):
+		n, err := strconv.Atoi(strings.TrimPrefix(v, "sample:"))
+		if err != nil || n < 1 {
+			bad("ledger: record_inputs %q: sample:N needs a whole number N of at least 1 (one request in N)", v)
+		}
+		l.SampleEvery = n
+	default:
+		bad("ledger: record_inputs %q: want none, all or sample:N", v)
+	}
+	if l.Queue < 1 || l.Batch < 1 {
+		bad("ledger: queue and batch must be at least 1")
+	}
+	if u := f.State.URL; u != "" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") && !strings.HasPrefix(u, "unix://") {
+		bad("state: url: want redis://, rediss:// or unix://, got %s", redactURL(u))
+	}
+	if o := f.State.OnError; o != "open" && o != "closed" {
+		bad("state: on_error %q: want open or closed", o)
+	}
+}
+
+// redactURL is a URL for a message: without its password, or only its scheme when it
+// does not parse (it may hold a secret).
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.Scheme != "" {
+		return u.Redacted()
+	}
+	if i := strings.Index(s, ":"); i > 0 {
+		return s[:i] + ":..."
+	}
+	return "(an unparsable URL)"
+}
+
+// LedgerPath is the SQLite file of ledger.url (sqlite:PATH), "" for another store.
+func (l Ledger) LedgerPath() string {
+	p, ok := strings.CutPrefix(l.URL, "sqlite:")
+	if !ok {
+		return ""
+	}
+	return p
 }
 
 // resolve makes paths absolute against dir and checks that the files exist.
@@ -502,6 +605,9 @@ func (f *File) resolve(dir string) error {
 		} else if st.IsDir() || st.Mode()&0o111 == 0 {
 			errs = append(errs, fmt.Errorf("providers[%d] (%s): plugin %s: not an executable file", i, p.Name, p.Plugin))
 		}
+	}
+	if p := f.Ledger.LedgerPath(); p != "" && !filepath.IsAbs(p) {
+		f.Ledger.URL = "sqlite:" + abs(p)
 	}
 	for i := range f.Rules {
 		r := &f.Rules[i]

@@ -113,8 +113,26 @@ type Metrics struct {
 	AdmissionShedTotal *prometheus.CounterVec
 	shedByPriority     [11]prometheus.Counter
 
+	// The ledger (issue 12): rows written, rows dropped because its queue was full, and
+	// batches the store refused (each offered again later).
+	LedgerRows        prometheus.Counter
+	LedgerDropped     prometheus.Counter
+	LedgerWriteErrors prometheus.Counter
+	// Per key (label values are key names the operator chose, in the config or through
+	// POST /admin/keys): spend, budget and what is left of it, and refusals by limit.
+	KeySpend           *prometheus.CounterVec
+	KeyBudget          *prometheus.GaugeVec
+	KeyBudgetRemaining *prometheus.GaugeVec
+	KeyLimited         *prometheus.CounterVec
+	// StateUp is 1 while the shared state (state.url) answers, 0 while the router serves
+	// on local state instead; absent without state.url.
+	StateUp prometheus.Gauge
+
 	known atomic.Pointer[knownLabels]
 }
+
+// KeyLimits are the limit label values of switchyard_key_limited_total.
+var KeyLimits = []string{"rpm", "tpm", "budget"}
 
 type knownLabels struct {
 	models    map[string]*ModelSeries
@@ -245,7 +263,38 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.shedByPriority[p] = m.AdmissionShedTotal.WithLabelValues(strconv.Itoa(p))
 	}
 	reg.MustRegister(m.AdmissionQueue, m.AdmissionShedTotal)
+	m.LedgerRows = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "ledger_rows_total",
+		Help: "Request rows written to the ledger."})
+	m.LedgerDropped = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "ledger_dropped_total",
+		Help: "Request rows dropped because the ledger's queue (ledger.queue) was full."})
+	m.LedgerWriteErrors = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "ledger_write_errors_total",
+		Help: "Ledger batches the store refused; each is offered again until it is written."})
+	m.KeySpend = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "key_spend_usd_total",
+		Help: "Spend in US dollars by key, as counted against budgets (this replica's share)."}, []string{"key"})
+	m.KeyBudget = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "key_budget_usd",
+		Help: "A key's budget for its period, in US dollars."}, []string{"key"})
+	m.KeyBudgetRemaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "key_budget_remaining_usd",
+		Help: "What is left of a key's budget in its current period, as last seen by this replica."}, []string{"key"})
+	m.KeyLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "key_limited_total",
+		Help: "Requests refused with 429 by a key's limit: rpm, tpm or budget."}, []string{"key", "limit"})
+	m.StateUp = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "state_up",
+		Help: "1 while the shared state (state.url) answers; 0 while limits, budgets, circuits and the cache run on this replica's local state."})
+	reg.MustRegister(m.LedgerRows, m.LedgerDropped, m.LedgerWriteErrors, m.KeySpend, m.KeyBudget, m.KeyBudgetRemaining,
+		m.KeyLimited, m.StateUp)
 	return m
+}
+
+// PrimeKey creates a key's series at zero (config keys at load, virtual keys as they
+// appear); budget is its budget in USD, or negative for none.
+func (m *Metrics) PrimeKey(key string, budget float64) {
+	m.KeySpend.WithLabelValues(key)
+	for _, l := range KeyLimits {
+		m.KeyLimited.WithLabelValues(key, l)
+	}
+	if budget >= 0 {
+		m.KeyBudget.WithLabelValues(key).Set(budget)
+		m.KeyBudgetRemaining.WithLabelValues(key).Set(budget) // until the first request says more
+	}
 }
 
 // AdmissionQueueDepth records the admission queue's length (admission.Observer).
@@ -269,6 +318,10 @@ type Labels struct {
 	Plugins        []string
 	Rules          []string
 	ShadowRules    []string
+	// Keys are the config's key names, and Budgets their budgets in USD (keys without
+	// one are not in it). Virtual keys are primed with PrimeKey as they appear.
+	Keys    []string
+	Budgets map[string]float64
 }
 
 // Prime creates every series the configuration implies at zero and records which label
@@ -318,6 +371,14 @@ func (m *Metrics) Prime(l Labels) {
 		m.RuleShadowAgree.WithLabelValues(r, "true")
 		m.RuleShadowAgree.WithLabelValues(r, "false")
 	}
+	for _, k := range l.Keys {
+		b, ok := l.Budgets[k]
+		if !ok {
+			b = -1
+		}
+		m.PrimeKey(k, b)
+	}
+
 	m.known.Store(&k)
 }
 

@@ -262,9 +262,14 @@ type Call struct {
 	Chat     *wire.ChatRequest
 	Priority int
 	Tags     []string
-	// Key is the client key's configured name, never the secret.
+	// Key is the client key's configured name, never the secret; Team is its team.
 	Key    string
+	Team   string
 	Header http.Header
+	// Budget and Limits are the key's budget and rate headroom as rules see them
+	// (request.budget, request.limits); nil when the key has none.
+	Budget *abi.BudgetView
+	Limits *abi.LimitsView
 	// Deadline bounds the whole request.
 	Deadline time.Time
 	// Trace asks the rules for a full trace (input digests, outputs): the dry run sets it.
@@ -388,7 +393,8 @@ func (p *Pipeline) ruleInput(call *Call, candidates []*Target) *abi.Input {
 			Priority: call.Priority, PromptTokensEstimate: chat.PromptTokensEstimate,
 			MaxTokens: chat.Provider.MaxTokens, Messages: chat.Messages, Chars: int64(chat.Chars),
 			HasTools: chat.HasTools, HasImages: chat.HasImages, JSONMode: chat.JSONMode,
-			Key: call.Key, User: chat.Provider.User, Tags: call.Tags, Metadata: chat.Metadata,
+			Key: call.Key, Team: call.Team, User: chat.Provider.User, Tags: call.Tags, Metadata: chat.Metadata,
+			Budget: call.Budget, Limits: call.Limits,
 		},
 		Candidates: make([]abi.Candidate, len(candidates)),
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/switchyard-llm/switchyard/host/pipeline"
+	"github.com/switchyard-llm/switchyard/host/quota"
 	"github.com/switchyard-llm/switchyard/host/wire"
 )
 
@@ -42,6 +43,14 @@ type exchange struct {
 	// are not logged).
 	endpoint string
 	id, key  string
+	team     string
+	// grant is the request's hold on its key's limits, settled when it ends.
+	grant *quota.Grant
+	// cacheHit is set when the response cache answered.
+	cacheHit bool
+	// recordInput is set when ledger.record_inputs picked the request: its rule input and
+	// trace go into its ledger row.
+	recordInput bool
 	// route is the model the client asked for.
 	route string
 	code  string
@@ -137,7 +146,33 @@ func (s *Server) begin(c *gin.Context) {
 	// net/http clears the deadline once the response is done, before the connection's
 	// next request.
 	c.Next()
+	s.settle(x)
 	s.logAccess(x)
+	s.record(x)
+}
+
+// endpointCountTokens is POST /v1/messages/count_tokens, which no limit counts.
+const endpointCountTokens = "messages.count_tokens"
+
+// settle hands what the request used to its key's limits and budget, off the request
+// path: with shared state it is a round trip to Redis, which the client must not wait for.
+func (s *Server) settle(x *exchange) {
+	g := x.grant
+	if g == nil {
+		return
+	}
+	var tokens int64
+	var cost float64
+	if o := x.out; o != nil {
+		cost = o.CostUSD
+		if o.Usage != nil {
+			tokens = o.Usage.PromptTokens + o.Usage.CompletionTokens
+		}
+	}
+	if x.cacheHit {
+		tokens, cost = 0, 0
+	}
+	go g.Settle(context.Background(), tokens, cost)
 }
 
 // exchangeOf returns the request's exchange, which begin put in place (New registers begin

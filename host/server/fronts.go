@@ -339,7 +339,7 @@ func (s *Server) embeddingsHandler(c *gin.Context) {
 // of the request's plan counts natively (the Anthropic plugin), else the router's
 // estimate; the x-switchyard-token-count header says which ("upstream" or "estimate").
 func (s *Server) countTokens(c *gin.Context) {
-	x := exchangeOf(c, "messages.count_tokens")
+	x := exchangeOf(c, endpointCountTokens)
 	x.useEnvelope(messages.ErrorJSONWithRequestID)
 	p, werr := s.parseWith(c, x, messages.DecodeCountTokens)
 	if werr != nil {

@@ -30,8 +30,11 @@ import (
 
 	"github.com/switchyard-llm/switchyard/host/admission"
 	"github.com/switchyard-llm/switchyard/host/config"
+	"github.com/switchyard-llm/switchyard/host/keys"
+	"github.com/switchyard-llm/switchyard/host/ledger"
 	"github.com/switchyard-llm/switchyard/host/metrics"
 	"github.com/switchyard-llm/switchyard/host/pipeline"
+	"github.com/switchyard-llm/switchyard/host/quota"
 	"github.com/switchyard-llm/switchyard/host/rules/abi"
 	"github.com/switchyard-llm/switchyard/host/wire"
 )
@@ -76,11 +79,10 @@ type State struct {
 	use      usage
 }
 
-// hashedKey keeps a client key as its sha256 only.
+// hashedKey keeps a config key as its sha256 only.
 type hashedKey struct {
-	name   string
-	sum    [sha256.Size]byte
-	models map[string]bool // nil: every model
+	sum [sha256.Size]byte
+	key *keys.Key
 }
 
 // NewState builds the state of a loaded configuration.
@@ -88,14 +90,7 @@ func NewState(cfg *config.File, p *pipeline.Pipeline) *State {
 	s := &State{Config: cfg, Pipeline: p}
 	s.use.refs.Store(1) // the server's own reference while it is served
 	for _, k := range cfg.Keys {
-		hk := hashedKey{name: k.Name, sum: sha256.Sum256([]byte(k.Key))}
-		if len(k.Models) > 0 {
-			hk.models = map[string]bool{}
-			for _, m := range k.Models {
-				hk.models[m] = true
-			}
-		}
-		s.keys = append(s.keys, hk)
+		s.keys = append(s.keys, hashedKey{sum: sha256.Sum256([]byte(k.Key)), key: keys.FromConfig(k)})
 	}
 	return s
 }
@@ -119,6 +114,19 @@ type Options struct {
 	ResetRule func(ctx context.Context, name string) error
 	// Version is reported by /healthz.
 	Version string
+
+	// Record, when set, takes one ledger row per request (ledger.Writer.Add: it never
+	// blocks).
+	Record func(ledger.Row) bool
+	// Ledger answers GET /admin/usage and /admin/requests; nil: the ledger is off.
+	Ledger ledger.Reader
+	// KeyStore and Keys manage and hold the virtual keys (/admin/keys); nil: none.
+	KeyStore ledger.KeyStore
+	Keys     *keys.Registry
+	// Quota enforces keys' rate limits and budgets; nil: keys' limits are not enforced.
+	Quota *quota.Enforcer
+	// Now is the clock of the ledger's rows and the admin API (nil: time.Now).
+	Now func() time.Time
 }
 
 // Server serves the HTTP surface. Swap a new State in with SetState; requests in flight
@@ -131,11 +139,16 @@ type Server struct {
 	engine *gin.Engine
 	// adm admits chat completions; it outlives reloads, which only change its limits.
 	adm *admission.Controller
+	// samples counts requests for ledger.record_inputs: sample:N.
+	samples atomic.Uint64
 }
 
 // New builds the server and its routes.
 func New(st *State, o Options) *Server {
 	gin.SetMode(gin.ReleaseMode)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	s := &Server{o: o, m: o.Metrics, log: o.Logger, engine: gin.New()}
 	s.state.Store(st)
 	s.adm = admission.New(admissionLimits(st.Config), o.Metrics)
@@ -160,6 +173,7 @@ func New(st *State, o Options) *Server {
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})))
 	e.POST("/admin/reload", s.adminReload)
 	e.POST("/admin/rules/:name/reset", s.adminResetRule)
+	s.ledgerRoutes(e)
 	e.NoRoute(func(c *gin.Context) {
 		x := exchangeOf(c, "unsupported")
 		x.id = requestID(c)
@@ -383,7 +397,7 @@ func (s *Server) getModel(c *gin.Context) {
 
 // modelsCaller starts a models exchange and authenticates its caller; false when the
 // error has been written.
-func (s *Server) modelsCaller(c *gin.Context) (*State, *hashedKey, bool) {
+func (s *Server) modelsCaller(c *gin.Context) (*State, *keys.Key, bool) {
 	x := exchangeOf(c, "models")
 	x.id = requestID(c)
 	key, werr := s.authenticate(c.Request, x.st)
@@ -392,15 +406,15 @@ func (s *Server) modelsCaller(c *gin.Context) (*State, *hashedKey, bool) {
 		return nil, nil, false
 	}
 	if key != nil {
-		x.key = key.name
+		x.key = key.Name
 	}
 	return x.st, key, true
 }
 
 // visibleModel is the entry of the model or route name, if the config holds it and key may
 // use it. A key limited to some models sees only those ("auto" when it may use it).
-func visibleModel(st *State, key *hashedKey, name string) (modelEntry, bool) {
-	if key != nil && key.models != nil && !key.models[name] {
+func visibleModel(st *State, key *keys.Key, name string) (modelEntry, bool) {
+	if key != nil && !key.Allows(name) {
 		return modelEntry{}, false
 	}
 	_, route, known := st.Pipeline.Catalogue().Resolve(name)
@@ -422,31 +436,46 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// authenticate returns the key's name ("" when no keys are configured).
-func (s *Server) authenticate(r *http.Request, st *State) (*hashedKey, *wire.Error) {
-	if len(st.keys) == 0 {
-		return nil, nil
-	}
+// authenticate returns the request's key: nil when the router is open (no key in the
+// config, no active virtual key) and the request named none. Once any key exists every
+// request needs one; a revoked key is refused even then.
+func (s *Server) authenticate(r *http.Request, st *State) (*keys.Key, *wire.Error) {
+	virtual := s.o.Keys != nil && s.o.Keys.Active() > 0
 	tok := bearer(r)
 	if tok == "" {
 		// Anthropic's clients send their key as x-api-key.
 		tok = strings.TrimSpace(r.Header.Get("X-Api-Key"))
 	}
 	if tok == "" {
+		if len(st.keys) == 0 && !virtual {
+			return nil, nil
+		}
 		return nil, wire.NewError(http.StatusUnauthorized, wire.CodeInvalidAPIKey, "an API key is required: send Authorization: Bearer <key> (or x-api-key: <key>)")
 	}
 	sum := sha256.Sum256([]byte(tok))
-	var found *hashedKey
+	var found *keys.Key
 	for i := range st.keys {
 		// Compare against every key so the time taken does not tell which one matched.
 		if subtle.ConstantTimeCompare(sum[:], st.keys[i].sum[:]) == 1 {
-			found = &st.keys[i]
+			found = st.keys[i].key
 		}
 	}
-	if found == nil {
-		return nil, wire.NewError(http.StatusUnauthorized, wire.CodeInvalidAPIKey, "the API key is not valid")
+	if found != nil {
+		return found, nil
 	}
-	return found, nil
+	if s.o.Keys != nil {
+		k, revoked := s.o.Keys.Lookup(sum)
+		if k != nil {
+			return k, nil
+		}
+		if revoked {
+			return nil, wire.NewError(http.StatusUnauthorized, wire.CodeInvalidAPIKey, "the API key has been revoked")
+		}
+	}
+	if len(st.keys) == 0 && !virtual {
+		return nil, nil // an open router ignores the placeholder keys clients send
+	}
+	return nil, wire.NewError(http.StatusUnauthorized, wire.CodeInvalidAPIKey, "the API key is not valid")
 }
 
 // newRequestID makes a request id when the client sent none.
@@ -505,7 +534,7 @@ func (s *Server) parseWith(c *gin.Context, x *exchange, decode func([]byte) (*wi
 		return nil, werr
 	}
 	if key != nil {
-		x.key = key.name
+		x.key, x.team = key.Name, key.Team
 	}
 	limit := st.Config.Limits.MaxBodyBytes
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, limit))
@@ -531,10 +560,26 @@ func (s *Server) parseWith(c *gin.Context, x *exchange, decode func([]byte) (*wi
 	}
 	x.route = chat.Model
 	call := &pipeline.Call{ID: id, Chat: chat, Priority: 5, Header: r.Header}
+	if s.sampled(st) {
+		// This request's rule input and full trace go to the ledger, for replay.
+		call.Trace, x.recordInput = true, true
+	}
 	if key != nil {
-		call.Key = key.name
-		if key.models != nil && !key.models[chat.Model] {
+		call.Key, call.Team = key.Name, key.Team
+		if !key.Allows(chat.Model) {
 			return nil, wire.NewError(http.StatusForbidden, wire.CodeModelNotAllowed, "this key may not use the model %q", chat.Model)
+		}
+		// Limits and budgets before anything is spent on the request; counting tokens
+		// is free, so it is not counted.
+		if s.o.Quota != nil && x.endpoint != endpointCountTokens && x.endpoint != endpointDryRun {
+			g, werr := s.o.Quota.Admit(r.Context(), key, chat.Model, chat.PromptTokensEstimate)
+			if werr != nil {
+				return nil, werr
+			}
+			if g != nil {
+				x.grant = g
+				call.Budget, call.Limits = g.Budget, g.Limits
+			}
 		}
 	}
 	if v := r.Header.Get(HeaderPriority); v != "" {
@@ -662,7 +707,7 @@ func formatUSD(v float64) string { return strconv.FormatFloat(v, 'f', 8, 64) }
 
 // dryRun answers POST /v1/switchyard/route: the decision and its trace, no provider called.
 func (s *Server) dryRun(c *gin.Context) {
-	x := exchangeOf(c, "route")
+	x := exchangeOf(c, endpointDryRun)
 	st := x.st
 	p, werr := s.parse(c, x)
 	if werr != nil {

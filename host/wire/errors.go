@@ -55,6 +55,16 @@ const (
 	CodeRuleError                   = "rule_error"
 	CodeShuttingDown                = "shutting_down"
 	CodeDeadlineExceeded            = "deadline_exceeded"
+	// CodeBudgetExceeded: the key spent its budget for the period.
+	CodeBudgetExceeded = "budget_exceeded"
+	// CodeStateUnavailable: the shared state that enforces the key's limits is
+	// unreachable and state.on_error is closed.
+	CodeStateUnavailable = "state_unavailable"
+	// The admin API's: GET /admin/requests/{id} of an id the ledger does not hold, a key
+	// that is not there, a key name already taken.
+	CodeRequestNotFound = "request_not_found"
+	CodeKeyNotFound     = "key_not_found"
+	CodeKeyExists       = "key_exists"
 )
 
 // OpenAI's error types, the envelope's "type". Clients written for OpenAI switch on them, so
@@ -94,11 +104,16 @@ var Codes = []CodeInfo{
 	{CodeUnsupportedEndpointForModel, []StatusType{{http.StatusBadRequest, TypeInvalidRequest}}},
 	{CodeUnsupportedEndpoint, []StatusType{{http.StatusNotFound, TypeInvalidRequest}}},
 	{CodeRuleNotFound, []StatusType{{http.StatusNotFound, TypeInvalidRequest}}},
+	{CodeRequestNotFound, []StatusType{{http.StatusNotFound, TypeInvalidRequest}}},
+	{CodeKeyNotFound, []StatusType{{http.StatusNotFound, TypeInvalidRequest}}},
+	{CodeKeyExists, []StatusType{{http.StatusConflict, TypeInvalidRequest}}},
 	{CodeRequestTimeout, []StatusType{{http.StatusRequestTimeout, TypeInvalidRequest}}},
 	{CodeRequestTooLarge, []StatusType{{http.StatusRequestEntityTooLarge, TypeInvalidRequest}}},
 	{CodeReloadRefused, []StatusType{{http.StatusUnprocessableEntity, TypeInvalidRequest}}},
 	{CodeShed, []StatusType{{http.StatusTooManyRequests, TypeRateLimit}}},
 	{CodeRateLimited, []StatusType{{http.StatusTooManyRequests, TypeRateLimit}}},
+	{CodeBudgetExceeded, []StatusType{{http.StatusTooManyRequests, TypeRateLimit}}},
+	{CodeStateUnavailable, []StatusType{{http.StatusServiceUnavailable, TypeAPI}}},
 	{CodeRuleRejected, []StatusType{
 		{http.StatusBadRequest, TypeInvalidRequest}, {http.StatusForbidden, TypePermission},
 		{http.StatusTooManyRequests, TypeRateLimit}, {http.StatusServiceUnavailable, TypeAPI},
