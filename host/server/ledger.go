@@ -9,6 +9,7 @@ import (
 	"github.com/switchyard-llm/switchyard/host/ledger"
 	"github.com/switchyard-llm/switchyard/host/pipeline"
 	"github.com/switchyard-llm/switchyard/host/rules/abi"
+	"github.com/switchyard-llm/switchyard/host/wire"
 )
 
 // endpointDryRun is POST /v1/switchyard/route, which no limit counts.
@@ -40,7 +41,9 @@ func (s *Server) record(x *exchange) {
 	r := ledger.Row{ID: x.id, Time: x.start, Key: x.key, Team: x.team, Endpoint: x.endpoint, Route: x.route,
 		Status: x.Status(), Code: x.code, Latency: end.Sub(x.start), Overhead: x.overhead, CacheHit: x.cacheHit}
 	if x.inBand && r.Code == "" {
-		r.Code = "stream_error"
+		// A stream that ended in an in-band error always has a code; never leave a
+		// failed row without one.
+		r.Code = wire.CodeInternal
 	}
 	if o := x.out; o != nil {
 		r.Attempts, r.Fallbacks, r.CostUSD = o.Attempts, o.Fallbacks, o.CostUSD

@@ -28,8 +28,10 @@ type RedisOptions struct {
 	Timeout time.Duration
 	// PingInterval is how often a background PING checks the server (default 1 s).
 	PingInterval time.Duration
-	// OnHealth is called on every change of Healthy (first with the answer to the PING
-	// OpenRedis sends), in order, with the error that made it unhealthy. It must be quick.
+	// OnHealth is called on every change of Healthy, in order, with the error that made
+	// it unhealthy; the first call, with the answer to the PING OpenRedis sends, comes
+	// before OpenRedis returns. It must be quick and call no method of the Redis but
+	// Healthy and Err.
 	OnHealth func(healthy bool, err error)
 	// Now is the clock of circuit Until (default time.Now); the limiter takes its clock
 	// from each call's now.
@@ -178,8 +180,9 @@ func (r *Redis) observe(ctx context.Context, what string, err error) error {
 	case err == nil || errors.Is(err, redis.Nil):
 		r.setHealth(true, nil)
 		return err
-	case ctx.Err() != nil && !errors.Is(err, context.DeadlineExceeded):
-		// The caller left: that says nothing of the server.
+	case ctx.Err() != nil:
+		// The caller's context ended (our own Timeout is a context below it): that says
+		// nothing of the server.
 	case isServerReply(err):
 		r.setHealth(true, nil)
 	default:
