@@ -214,7 +214,7 @@ func serve(version, cfgPath, listen string, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	gctx, gcancel := context.WithTimeout(ctx, time.Minute)
-	h.gov, err = startGovernance(gctx, cfg, m, log)
+	h.gov, err = startGovernance(gctx, cfg, m, log, h.breakers)
 	gcancel()
 	if err != nil {
 		return err

@@ -2,13 +2,20 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchyard-llm/switchyard/host/circuit"
 	"github.com/switchyard-llm/switchyard/host/config"
 	"github.com/switchyard-llm/switchyard/host/keys"
 	"github.com/switchyard-llm/switchyard/host/ledger"
@@ -37,8 +44,17 @@ type governance struct {
 	local    *state.Local
 	quota    *quota.Enforcer
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	// With state.url: the Redis every replica shares, and Shared, which puts it before
+	// local and falls back to local while it is unreachable.
+	redis  *state.Redis
+	shared *state.Shared
+	origin string // this replica's name in circuit events
+
+	ctx     context.Context // ends at close: bounds the background work
+	cancel  context.CancelFunc
+	bg      sync.WaitGroup
+	reseed  chan struct{}
+	circuit chan state.CircuitEvent
 }
 
 // openDatabase opens the store ledger.url names.
@@ -69,18 +85,33 @@ func (c countingStore) Write(ctx context.Context, rows []ledger.Row) error {
 	return err
 }
 
-// startGovernance opens what cfg's ledger and state sections name.
-func startGovernance(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.Logger) (*governance, error) {
-	g := &governance{cfgLedger: cfg.Ledger, cfgState: cfg.State, done: make(chan struct{})}
+// redisLog sends go-redis's own messages (reconnections, pool notes) to the debug level:
+// what an operator needs is the one line openState logs on every change of health.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+// startGovernance opens what cfg's ledger and state sections name. breakers are shared
+// through state.url when it is set.
+func startGovernance(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.Logger, breakers *circuit.Set) (*governance, error) {
+	g := &governance{cfgLedger: cfg.Ledger, cfgState: cfg.State, reseed: make(chan struct{}, 1)}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.local = state.NewLocal(state.LocalOptions{})
 	var lim state.Limiter = g.local
 	var spend state.Spend = g.local
 	if cfg.State.URL != "" {
-		// Shared state through Redis is the next step of issue 12: refuse rather than
-		// silently enforce per replica what the operator asked to share.
-		return nil, fmt.Errorf("config %s: state.url: shared state through Redis is not in this build yet; leave state.url out (each replica keeps its own counters)", cfg.Path)
+		if err := g.openState(ctx, cfg, m, log); err != nil {
+			g.close(ctx, log)
+			return nil, err
+		}
+		lim, spend = g.shared, g.shared
 	}
 	g.quota = quota.New(lim, spend, m, nil)
+	if g.shared != nil {
+		g.shareCircuits(breakers, log)
+	}
 	if cfg.Ledger.URL == "" {
 		return g, nil
 	}
@@ -106,14 +137,110 @@ func startGovernance(ctx context.Context, cfg *config.File, m *metrics.Metrics, 
 		return nil, fmt.Errorf("config %s: ledger: virtual keys: %w", cfg.Path, err)
 	}
 	g.seedBudgets(ctx, cfg, log)
-	rctx, cancel := context.WithCancel(context.Background())
-	g.cancel = cancel
-	go g.registry.Run(rctx)
-	go func() {
-		defer close(g.done)
-		g.retain(rctx, cfg.Ledger.Retention.D(), log)
-	}()
+	g.bg.Go(func() { g.registry.Run(g.ctx) })
+	g.bg.Go(func() { g.retain(g.ctx, cfg.Ledger.Retention.D(), log) })
+	if g.shared != nil {
+		g.bg.Go(func() { g.reseedOnReturn(cfg, log) })
+	}
 	return g, nil
+}
+
+// openState connects to state.url. A Redis that does not answer yet is no error: the
+// router starts on local state and says so, and moves to Redis when it answers.
+func (g *governance) openState(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.Logger) error {
+	redis.SetLogger(redisLog{log})
+	mode := cfg.State.OnError
+	if mode == "" {
+		mode = "open"
+	}
+	first := true
+	onHealth := func(healthy bool, err error) {
+		if healthy {
+			m.StateUp.Set(1)
+			log.Info("state: shared state answers; limits, budgets, circuits and the cache are shared", "on_error", mode)
+			if !first {
+				select {
+				case g.reseed <- struct{}{}:
+				default:
+				}
+			}
+		} else {
+			m.StateUp.Set(0)
+			what := "limits and budgets run on this replica's own counters"
+			if mode == "closed" {
+				what = "requests of keys with limits or budgets are refused with 503 state_unavailable"
+			}
+			log.Error("state: shared state unreachable: "+what+"; circuits and the cache are local until it answers",
+				"on_error", mode, "err", err)
+		}
+		first = false
+	}
+	r, err := state.OpenRedis(ctx, cfg.State.URL, state.RedisOptions{OnHealth: onHealth})
+	if err != nil {
+		return fmt.Errorf("config %s: state.url: %w", cfg.Path, err)
+	}
+	g.redis = r
+	g.shared = state.NewShared(r, g.local, state.SharedOptions{FailClosed: mode == "closed"})
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	host, _ := os.Hostname()
+	g.origin = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	return nil
+}
+
+// circuitQueue bounds the breaker changes waiting to be published; a breaker lock never
+// waits on Redis, and past this many (Redis slow and breakers flapping) changes stay local.
+const circuitQueue = 1024
+
+// shareCircuits publishes this replica's breaker changes and applies the others'.
+func (g *governance) shareCircuits(breakers *circuit.Set, log *slog.Logger) {
+	g.circuit = make(chan state.CircuitEvent, circuitQueue)
+	var full atomic.Bool
+	breakers.OnLocalChange(func(name string, open bool, until time.Time) {
+		select {
+		case g.circuit <- state.CircuitEvent{Key: name, Open: open, Until: until, Origin: g.origin}:
+		default:
+			if !full.Swap(true) {
+				log.Warn("state: circuit changes arrive faster than they are shared; some stay on this replica", "queue", circuitQueue)
+			}
+		}
+	})
+	g.bg.Go(func() {
+		for {
+			select {
+			case <-g.ctx.Done():
+				return
+			case e := <-g.circuit:
+				pctx, cancel := context.WithTimeout(g.ctx, 2*time.Second)
+				_ = g.shared.Publish(pctx, e) // never fails: local subscribers at worst
+				cancel()
+				full.Store(false)
+			}
+		}
+	})
+	g.bg.Go(func() {
+		g.shared.Subscribe(g.ctx, func(e state.CircuitEvent) {
+			if e.Origin != g.origin {
+				breakers.Apply(e.Key, e.Open, e.Until)
+			}
+		})
+	})
+}
+
+// reseedOnReturn seeds the budgets again each time Redis answers after an outage: a
+// Redis that restarted empty would otherwise hand every key a fresh budget. Seeds only
+// set absent counters, so one that survived keeps its value.
+func (g *governance) reseedOnReturn(cfg *config.File, log *slog.Logger) {
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-g.reseed:
+			sctx, cancel := context.WithTimeout(g.ctx, time.Minute)
+			g.seedBudgets(sctx, cfg, log)
+			cancel()
+		}
+	}
 }
 
 // seedBudgets starts every budget's counter at what the ledger recorded for the current
@@ -192,15 +319,25 @@ func (g *governance) detail() map[string]any {
 	if g.writer != nil {
 		d["ledger"] = map[string]any{"dropped": g.writer.Dropped()}
 	}
+	if g.redis != nil {
+		s := map[string]any{"shared": true, "up": g.redis.Healthy(), "on_error": g.cfgState.OnError}
+		if s["on_error"] == "" {
+			s["on_error"] = "open"
+		}
+		if err := g.redis.Err(); err != nil && !g.redis.Healthy() {
+			s["error"] = err.Error()
+		}
+		d["state"] = s
+	} else {
+		d["state"] = map[string]any{"shared": false}
+	}
 	return d
 }
 
 // close flushes the ledger (within ctx) and closes everything.
 func (g *governance) close(ctx context.Context, log *slog.Logger) {
-	if g.cancel != nil {
-		g.cancel()
-		<-g.done
-	}
+	g.cancel()
+	g.bg.Wait()
 	if g.writer != nil {
 		if err := g.writer.Close(ctx); err != nil {
 			if errors.Is(err, ledger.ErrUnwritten) {
@@ -209,5 +346,8 @@ func (g *governance) close(ctx context.Context, log *slog.Logger) {
 		}
 	} else if g.db != nil {
 		_ = g.db.Close()
+	}
+	if g.redis != nil {
+		_ = g.redis.Close()
 	}
 }

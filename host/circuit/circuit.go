@@ -5,6 +5,7 @@ package circuit
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -55,6 +56,7 @@ const (
 type Breaker struct {
 	cfg      Config
 	onChange func(State)
+	tell     func(open bool, until time.Time) // the set's Publish hook, bound to this name
 
 	mu       sync.Mutex
 	state    State
@@ -97,13 +99,44 @@ func (b *Breaker) Done(o Outcome, now time.Time) {
 		b.failures = 0
 		if b.state != Closed {
 			b.set(Closed)
+			b.share(false, time.Time{})
 		}
 	case Failure:
 		b.failures++
 		if b.state == HalfOpen || b.state == Closed && b.failures >= b.cfg.FailureThreshold {
 			b.openedAt = now
 			b.set(Open)
+			b.share(true, now.Add(b.cfg.CoolDown))
 		}
+	}
+}
+
+func (b *Breaker) share(open bool, until time.Time) {
+	if b.tell != nil {
+		b.tell(open, until)
+	}
+}
+
+// apply takes a state another replica reached: open until until, or closed. It is not
+// told back to the set's Publish hook (the event came from there).
+func (b *Breaker) apply(open bool, until time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !open {
+		b.failures = 0
+		if b.state != Closed {
+			b.set(Closed)
+		}
+		return
+	}
+	openedAt := until.Add(-b.cfg.CoolDown)
+	if b.state == Open && !openedAt.After(b.openedAt) {
+		return // already open at least as long
+	}
+	b.openedAt = openedAt
+	b.probes = 0
+	if b.state != Open {
+		b.set(Open)
 	}
 }
 
@@ -132,6 +165,22 @@ type Set struct {
 	cfg      Config
 	breakers map[string]*Breaker
 	onChange func(name string, s State)
+	publish  atomic.Pointer[func(name string, open bool, until time.Time)]
+}
+
+// OnLocalChange sets the hook that shares this replica's breakers: f is told when a
+// breaker opens here (with the end of its cool-down) and when a probe closes it, never of
+// half_open (every replica reaches it at until by itself) nor of what Apply set. f runs
+// with the breaker's lock held: it must be quick (hand the event to a queue) and must not
+// call back into the set.
+func (s *Set) OnLocalChange(f func(name string, open bool, until time.Time)) {
+	s.publish.Store(&f)
+}
+
+// Apply sets a breaker to what another replica told: open until until (a breaker already
+// open longer keeps its own end), or closed. Metrics and logs see it through onChange.
+func (s *Set) Apply(name string, open bool, until time.Time) {
+	s.Get(name).apply(open, until)
 }
 
 // NewSet returns an empty set; onChange (may be nil) is told of every state change, with
@@ -165,6 +214,11 @@ func (s *Set) Get(name string) *Breaker {
 	b, ok := s.breakers[name]
 	if !ok {
 		b = &Breaker{cfg: s.cfg}
+		b.tell = func(open bool, until time.Time) {
+			if f := s.publish.Load(); f != nil {
+				(*f)(name, open, until)
+			}
+		}
 		if s.onChange != nil {
 			b.onChange = func(st State) { s.onChange(name, st) }
 		}

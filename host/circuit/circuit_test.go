@@ -231,3 +231,64 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("after the cool-down, a %s breaker lets no call through", b.State(later))
 	}
 }
+
+// shared is what one Set told its OnLocalChange hook.
+type shared struct {
+	name  string
+	open  bool
+	until time.Time
+}
+
+func TestSetSharesLocalChangesOnly(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var got []shared
+	var states []State
+	s := NewSet(func(_ string, st State) { states = append(states, st) })
+	s.Configure(Config{FailureThreshold: 3, CoolDown: 10 * time.Second, HalfOpenProbes: 1})
+	s.OnLocalChange(func(name string, open bool, until time.Time) { got = append(got, shared{name, open, until}) })
+	b := s.Get("p/m")
+
+	open(t, b, t0)
+	later := t0.Add(11 * time.Second)
+	mustAllow(t, b, later) // half_open: not shared
+	b.Done(Success, later)
+	want := []shared{{"p/m", true, t0.Add(10 * time.Second)}, {"p/m", false, time.Time{}}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("shared %v, want %v", got, want)
+	}
+
+	// What another replica told is applied but never told back.
+	got = nil
+	until := later.Add(30 * time.Second)
+	s.Apply("p/m", true, until)
+	if b.State(later) != Open {
+		t.Fatalf("state after a remote open %s", b.State(later))
+	}
+	if ok, wait := b.Allow(later); ok || wait != 30*time.Second {
+		t.Fatalf("allow %v wait %s, want refused until the remote until", ok, wait)
+	}
+	s.Apply("p/m", true, later.Add(time.Second)) // an earlier end does not shorten it
+	if _, wait := b.Allow(later); wait != 30*time.Second {
+		t.Fatalf("an earlier remote until shortened the cool-down to %s", wait)
+	}
+	s.Apply("p/m", false, time.Time{})
+	if b.State(later) != Closed {
+		t.Fatalf("state after a remote close %s", b.State(later))
+	}
+	s.Apply("other/m", true, until) // a breaker this replica never used
+	if s.Get("other/m").State(later) != Open {
+		t.Fatal("a remote open on an unused breaker was lost")
+	}
+	if len(got) != 0 {
+		t.Fatalf("remote changes were told back: %v", got)
+	}
+	wantStates := []State{Open, HalfOpen, Closed, Open, Closed, Open}
+	if len(states) != len(wantStates) {
+		t.Fatalf("onChange saw %v, want %v", states, wantStates)
+	}
+	for i := range states {
+		if states[i] != wantStates[i] {
+			t.Fatalf("onChange saw %v, want %v", states, wantStates)
+		}
+	}
+}
