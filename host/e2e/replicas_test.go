@@ -213,6 +213,31 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("a virtual key made on one replica works on all and is revoked on all", func(t *testing.T) {
+		code, _, b := reps[0].call("POST", "/admin/keys", `{"name":"roaming","limits":{"rpm":1000}}`, ledgerAdminKey)
+		var k struct{ Secret string }
+		if err := json.Unmarshal(b, &k); err != nil || code != 201 || k.Secret == "" {
+			t.Fatalf("POST /admin/keys: %d %s", code, b)
+		}
+		for i, r := range reps {
+			waitFor(t, fmt.Sprintf("the new key accepted by replica %d", i), patience, func() bool {
+				code, _, _ := r.call("POST", "/v1/chat/completions", chatBody("default", "roaming"), k.Secret)
+				return code == 200
+			})
+		}
+		if code, _, b := reps[0].call("DELETE", "/admin/keys/roaming", "", ledgerAdminKey); code != 200 && code != 204 {
+			t.Fatalf("DELETE /admin/keys/roaming: %d %s", code, b)
+		}
+		// The registry polls the database's key version every 500 ms; the wait here is
+		// only the test's patience, not that bound (no elapsed-time bounds in tests).
+		for i, r := range reps {
+			waitFor(t, fmt.Sprintf("the revoked key refused by replica %d", i), patience, func() bool {
+				code, _, _ := r.call("POST", "/v1/chat/completions", chatBody("default", "revoked"), k.Secret)
+				return code == 401
+			})
+		}
+	})
+
 	t.Run("postgres restart under load loses no row", func(t *testing.T) {
 		stop := make(chan struct{})
 		loads := []*load{startLoad(reps[0].router, replicaPGKey, 2, stop), startLoad(reps[1].router, replicaPGKey, 2, stop)}
@@ -221,6 +246,11 @@ func TestReplicas(t *testing.T) {
 		pg.Stop(t)
 		before := answered()
 		waitFor(t, "answers while Postgres is down", patience, func() bool { return answered() >= before+40 })
+		// Rows were offered to the stopped store and refused: they wait in the queue.
+		waitFor(t, "a refused ledger batch", patience, func() bool {
+			v, _ := reps[0].metric("switchyard_ledger_write_errors_total")
+			return v > 0
+		})
 		pg.Start(t)
 		waitFor(t, "answers after the restart", patience, func() bool { return answered() >= before+80 })
 		close(stop)
