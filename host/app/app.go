@@ -34,6 +34,7 @@ const usage = `usage:
   switchyard --config FILE [--listen ADDR] [--log-level LEVEL] [--pprof ADDR]   serve
   switchyard validate --config FILE           load the config, start the plugins, compile the rules, stop
   switchyard rules test --module M --golden G  run a rule against golden cases (see: switchyard rules)
+  switchyard rules replay --module M --config F  re-run recorded rule inputs from the ledger against a new module
   switchyard usage [requests] --config FILE   spend and requests from the ledger (see: switchyard usage -h)
   switchyard --version                        print the version
   switchyard --help                           print this help

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -15,16 +14,24 @@ import (
 )
 
 const rulesUsage = `usage:
-  switchyard rules test --module RULE.wasm --golden FILE|DIR [--config JSON|@FILE] [--deadline D] [--memory MiB] [-v]
+  switchyard rules test --module RULE.wasm --golden FILE|DIR [--config JSON|YAML|@FILE] [--deadline D] [--memory MiB] [-v]
+  switchyard rules replay --module NEW.wasm [--config FILE] [--since 24h] [--from-ledger QUERY] ...
 
-Runs a rule module against recorded inputs and the decisions expected of them (golden cases,
-format in rules-wasm/README.md), in the same engine and sandbox the router uses, without a
-running router. A dry run (POST /v1/switchyard/route) returns the "input" a request gave the
-rules: save it with an "expect" to record a case. Exits non-zero when a case fails.
+test runs a rule module against recorded inputs and the decisions expected of them (golden
+cases, format in rules-wasm/README.md), in the same engine and sandbox the router uses,
+without a running router. A dry run (POST /v1/switchyard/route) returns the "input" a
+request gave the rules: save it with an "expect" to record a case. Exits non-zero when a
+case fails.
+
+replay re-evaluates the rule inputs the ledger recorded (ledger.record_inputs) against a new
+module and prints, per route, how many decisions would change (switchyard rules replay -h).
 `
 
 // rulesCommand runs `switchyard rules ...`.
 func rulesCommand(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "replay" {
+		return replayCommand(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "test" {
 		fmt.Fprint(stderr, rulesUsage)
 		return fmt.Errorf("rules: unknown or missing subcommand")
@@ -34,7 +41,7 @@ func rulesCommand(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() { fmt.Fprint(stderr, rulesUsage) }
 	module := fs.String("module", "", "the rule's .wasm file")
 	golden := fs.String("golden", "", "a golden case file, or a folder of them")
-	cfgArg := fs.String("config", "", "the rule's config JSON, or @file (cases may carry their own)")
+	cfgArg := fs.String("config", "", "the rule's config JSON or YAML, or @file (cases may carry their own)")
 	deadline := fs.Duration("deadline", time.Second, "deadline per evaluation")
 	memory := fs.Int("memory", 16, "memory cap in MiB")
 	verbose := fs.Bool("v", false, "print every case, not only failures")
@@ -47,17 +54,10 @@ func rulesCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	var ruleCfg json.RawMessage
 	if *cfgArg != "" {
-		text := []byte(*cfgArg)
-		if strings.HasPrefix(*cfgArg, "@") {
-			var err error
-			if text, err = os.ReadFile((*cfgArg)[1:]); err != nil {
-				return fmt.Errorf("rules test: --config: %w", err)
-			}
+		var err error
+		if ruleCfg, err = readRuleConfig("config", *cfgArg); err != nil {
+			return fmt.Errorf("rules test: %w", err)
 		}
-		if !json.Valid(text) {
-			return fmt.Errorf("rules test: --config is not JSON")
-		}
-		ruleCfg = text
 	}
 	cases, err := rules.ReadGolden(*golden)
 	if err != nil {

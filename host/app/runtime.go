@@ -132,9 +132,7 @@ func build(ctx context.Context, cfg *config.File, m *metrics.Metrics, log *slog.
 	var headers []string
 	seen := map[string]bool{}
 	for _, r := range cfg.Rules {
-		specs = append(specs, rules.Spec{Name: r.Name, Path: r.Module, Config: r.ConfigJSON(), Mode: r.Mode,
-			OnError: r.OnError, Headers: r.Headers, ContentBytes: r.ContentBytes(),
-			Limits: rules.Limits{Deadline: r.Deadline.D(), MemoryMiB: r.Memory, Pool: r.Pool}})
+		specs = append(specs, ruleSpec(r))
 		for _, h := range r.Headers {
 			if !seen[h] {
 				seen[h] = true
@@ -322,4 +320,11 @@ func cacheDir() string {
 		return ""
 	}
 	return filepath.Join(d, "switchyard", "wazero")
+}
+
+// ruleSpec is a config rule entry as the engine loads it (for the router's chain and for rules replay).
+func ruleSpec(r config.Rule) rules.Spec {
+	return rules.Spec{Name: r.Name, Path: r.Module, Config: r.ConfigJSON(), Mode: r.Mode, OnError: r.OnError,
+		Headers: r.Headers, ContentBytes: r.ContentBytes(),
+		Limits: rules.Limits{Deadline: r.Deadline.D(), MemoryMiB: r.Memory, Pool: r.Pool}}
 }

@@ -3,9 +3,12 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/switchyard-llm/switchyard/host/internal/testservers"
 )
@@ -13,6 +16,37 @@ import (
 // testPostgres is the URL of a real PostgreSQL for the test (testservers: private
 // instance or SWITCHYARD_TEST_POSTGRES).
 func testPostgres(t *testing.T) string { return testservers.StartPostgres(t).URL }
+
+// freshPostgres starts one PostgreSQL and returns a function that opens a new, empty
+// database on it (named prefix_1, prefix_2, ...) for each call, closed when its test ends.
+func freshPostgres(t *testing.T, prefix string) func(t *testing.T) *Postgres {
+	base := testPostgres(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(ctx) })
+	n := 0
+	return func(t *testing.T) *Postgres {
+		n++
+		name := fmt.Sprintf("%s_%d", prefix, n)
+		if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = "/" + name
+		p, err := OpenPostgres(ctx, u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+}
 
 // TestPostgres: the same contract as the SQLite store, against a real PostgreSQL: a
 // batch round trips, a refused batch stores nothing, reopening keeps the rows, a newer

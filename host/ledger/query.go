@@ -251,9 +251,10 @@ var listColumns = strings.Join(columns[:len(columns)-2], ", ")
 
 var allColumns = strings.Join(columns, ", ")
 
-func requests(ctx context.Context, b backend, q RequestQuery) ([]Row, error) {
-	var w where
-	if err := statusCond(&w, q.Status); err != nil {
+// requestFilter is the condition of q's filters (not its limit), for Requests and Inputs.
+func requestFilter(q RequestQuery) (*where, error) {
+	w := &where{}
+	if err := statusCond(w, q.Status); err != nil {
 		return nil, err
 	}
 	w.eq("key", q.Key)
@@ -262,6 +263,14 @@ func requests(ctx context.Context, b backend, q RequestQuery) ([]Row, error) {
 	w.eq("route", q.Route)
 	w.eq("endpoint", q.Endpoint)
 	w.between(q.Since, q.Until)
+	return w, nil
+}
+
+func requests(ctx context.Context, b backend, q RequestQuery) ([]Row, error) {
+	w, err := requestFilter(q)
+	if err != nil {
+		return nil, err
+	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = defaultLimit
@@ -282,41 +291,50 @@ func request(ctx context.Context, b backend, id string) ([]Row, error) {
 func scanRows(ctx context.Context, b backend, s string, args []any, full bool) ([]Row, error) {
 	out := []Row{}
 	err := b.query(ctx, s, args, func(scan func(...any) error) error {
-		var r Row
-		var ts, lat, ttft, ovh, hit int64
-		var targets string
-		dest := []any{&r.ID, &ts, &r.Key, &r.Team, &r.Endpoint, &r.Route, &r.Rule, &targets, &r.Attempts, &r.Fallbacks,
-			&r.Provider, &r.Model, &r.Status, &r.Code, &r.TokensIn, &r.TokensOut, &r.TokensCached, &r.CostUSD, &lat, &ttft,
-			&ovh, &hit}
-		if full {
-			dest = append(dest, &r.RuleInput, &r.Trace)
+		r, err := scanRow(scan, full)
+		if err == nil {
+			out = append(out, r)
 		}
-		if err := scan(dest...); err != nil {
-			return err
-		}
-		if err := json.Unmarshal([]byte(targets), &r.Targets); err != nil {
-			return fmt.Errorf("ledger: row %s: targets: %w", r.ID, err)
-		}
-		if len(r.Targets) == 0 {
-			r.Targets = nil
-		}
-		if len(r.RuleInput) == 0 {
-			r.RuleInput = nil
-		}
-		if len(r.Trace) == 0 {
-			r.Trace = nil
-		}
-		r.Time = time.UnixMilli(ts).UTC()
-		r.Latency, r.TTFT, r.Overhead = time.Duration(lat)*time.Microsecond, time.Duration(ttft)*time.Microsecond,
-			time.Duration(ovh)*time.Microsecond
-		r.CacheHit = hit != 0
-		out = append(out, r)
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// scanRow decodes the result row scan reads, in columns' order (without rule_input and
+// trace unless full): every read of rows decodes them here.
+func scanRow(scan func(...any) error, full bool) (Row, error) {
+	var r Row
+	var ts, lat, ttft, ovh, hit int64
+	var targets string
+	dest := []any{&r.ID, &ts, &r.Key, &r.Team, &r.Endpoint, &r.Route, &r.Rule, &targets, &r.Attempts, &r.Fallbacks,
+		&r.Provider, &r.Model, &r.Status, &r.Code, &r.TokensIn, &r.TokensOut, &r.TokensCached, &r.CostUSD, &lat, &ttft,
+		&ovh, &hit}
+	if full {
+		dest = append(dest, &r.RuleInput, &r.Trace)
+	}
+	if err := scan(dest...); err != nil {
+		return Row{}, err
+	}
+	if err := json.Unmarshal([]byte(targets), &r.Targets); err != nil {
+		return Row{}, fmt.Errorf("ledger: row %s: targets: %w", r.ID, err)
+	}
+	if len(r.Targets) == 0 {
+		r.Targets = nil
+	}
+	if len(r.RuleInput) == 0 {
+		r.RuleInput = nil
+	}
+	if len(r.Trace) == 0 {
+		r.Trace = nil
+	}
+	r.Time = time.UnixMilli(ts).UTC()
+	r.Latency, r.TTFT, r.Overhead = time.Duration(lat)*time.Microsecond, time.Duration(ttft)*time.Microsecond,
+		time.Duration(ovh)*time.Microsecond
+	r.CacheHit = hit != 0
+	return r, nil
 }
 
 // deleteBefore deletes the rows older than t, chunk rows a statement: each statement is

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -14,8 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // queryStore is what the query tests need of a store: the Store, the Reader, and the
@@ -37,32 +34,8 @@ func TestQueriesSQLite(t *testing.T) {
 
 // TestQueriesPostgres runs the same tests against a real PostgreSQL, a new database each.
 func TestQueriesPostgres(t *testing.T) {
-	base := testPostgres(t)
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	n := 0
-	testQueries(t, func(t *testing.T) queryStore {
-		n++
-		name := fmt.Sprintf("queries_%d", n)
-		if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
-			t.Fatal(err)
-		}
-		u, err := url.Parse(base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u.Path = "/" + name
-		p, err := OpenPostgres(ctx, u.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		return p
-	})
+	open := freshPostgres(t, "queries")
+	testQueries(t, func(t *testing.T) queryStore { return open(t) })
 }
 
 // day0 is 2025-11-24 00:00 UTC, a day's (and an hour's) start.
