@@ -242,6 +242,7 @@ func serve(version, cfgPath, listen string, log *slog.Logger) error {
 		Reload:      h.reload,
 		ResetRule:   h.resetRule,
 		Quota:       h.gov.quota,
+		Cache:       h.gov.cache(),
 	}
 	if g := h.gov; g.db != nil {
 		so.Record, so.Ledger, so.KeyStore, so.Keys = g.record, g.db, g.db, g.registry

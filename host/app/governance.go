@@ -295,6 +295,15 @@ func (g *governance) retain(ctx context.Context, retention time.Duration, log *s
 	}
 }
 
+// cache is the server's Options.Cache: Redis before the local LRU with state.url, the
+// local LRU (64 MiB per replica) without.
+func (g *governance) cache() state.Cache {
+	if g.shared != nil {
+		return g.shared
+	}
+	return g.local
+}
+
 // record is the server's Options.Record.
 func (g *governance) record(r ledger.Row) bool { return g.writer.Add(r) }
 

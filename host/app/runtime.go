@@ -220,6 +220,11 @@ func labels(cfg *config.File, cat *pipeline.Catalogue) metrics.Labels {
 	for _, p := range cfg.EnabledProviders() {
 		l.Plugins = append(l.Plugins, p.Name)
 	}
+	for _, r := range cfg.Routes {
+		if r.Cache != nil {
+			l.CachedRoutes = append(l.CachedRoutes, r.Name)
+		}
+	}
 	for _, r := range cfg.Rules {
 		l.Rules = append(l.Rules, r.Name)
 		if r.Mode == "shadow" {

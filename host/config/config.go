@@ -36,6 +36,10 @@ type File struct {
 
 	// Path is the absolute path of the file this was loaded from.
 	Path string `yaml:"-"`
+
+	// caches are the routes' caches by route name (nil when no route has one), for
+	// RouteCache on the request path.
+	caches map[string]*RouteCache
 }
 
 // Admin guards the admin endpoints (POST /admin/reload).
@@ -94,7 +98,26 @@ type Model struct {
 type Route struct {
 	Name    string   `yaml:"name"`
 	Targets []string `yaml:"targets"`
+	// Cache, when set, answers a request identical to an earlier one from the response
+	// cache (in memory, or in Redis with state.url).
+	Cache *RouteCache `yaml:"cache"`
 }
+
+// RouteCache is a route's response cache.
+type RouteCache struct {
+	// TTL is how long an answer is served from the cache.
+	TTL Duration `yaml:"ttl"`
+	// MaxBytes is the largest answer (body, or whole stream) the cache keeps; larger ones
+	// are served but not kept (default 1 MiB).
+	MaxBytes int `yaml:"max_bytes"`
+}
+
+// RouteCache is the cache of the route named name; nil when it has none (or no route
+// is called so).
+func (f *File) RouteCache(name string) *RouteCache { return f.caches[name] }
+
+// DefaultCacheMaxBytes is RouteCache.MaxBytes when the config leaves it out.
+const DefaultCacheMaxBytes = 1 << 20
 
 // Rule is one Wasm routing rule.
 type Rule struct {

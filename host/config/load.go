@@ -418,6 +418,21 @@ func (f *File) check() error {
 				bad("%s (%s): target %q is not a model in the catalogue", at, r.Name, t)
 			}
 		}
+		if c := r.Cache; c != nil {
+			if c.TTL <= 0 {
+				bad("%s (%s): cache.ttl must be a positive duration (e.g. 10m)", at, r.Name)
+			}
+			switch {
+			case c.MaxBytes < 0:
+				bad("%s (%s): cache.max_bytes must not be negative", at, r.Name)
+			case c.MaxBytes == 0:
+				c.MaxBytes = DefaultCacheMaxBytes
+			}
+			if f.caches == nil {
+				f.caches = map[string]*RouteCache{}
+			}
+			f.caches[r.Name] = c
+		}
 	}
 	ruleNames := map[string]bool{}
 	for i, r := range f.Rules {

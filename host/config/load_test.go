@@ -39,6 +39,11 @@ func TestParse(t *testing.T) {
 				t.Errorf("model/provider: %+v %+v", f.Models[0], f.Providers[0])
 			}
 		}},
+		{name: "cache defaults", text: strings.Replace(minimal, "targets: [small]}", "targets: [small], cache: {ttl: 10m}}", 1), check: func(t *testing.T, f *File) {
+			if c := f.Routes[0].Cache; c == nil || c.TTL.D() != 10*time.Minute || c.MaxBytes != DefaultCacheMaxBytes || f.RouteCache("default") != c || f.RouteCache("small") != nil {
+				t.Errorf("cache: %+v", c)
+			}
+		}},
 		{name: "rule defaults", text: minimal + "rules:\n  - {name: r, module: r.wasm, headers: [X-Tenant]}\n", check: func(t *testing.T, f *File) {
 			r := f.Rules[0]
 			if r.Mode != "active" || r.OnError != "skip" || r.Deadline.D() != 5*time.Millisecond || r.Memory != 16 || r.Pool != 4 || r.Headers[0] != "x-tenant" {
@@ -128,6 +133,9 @@ func TestParse(t *testing.T) {
 		{name: "duplicate provider", text: strings.Replace(minimal, "models:", "  - {name: mock, plugin: ./other}\nmodels:", 1), wantErr: `providers[1]: duplicate provider name "mock"`},
 		{name: "dangling provider", text: strings.Replace(minimal, "provider: mock,", "provider: ghost,", 1), wantErr: `models[0] (small): provider "ghost" is not configured`},
 		{name: "dangling target", text: strings.Replace(minimal, "targets: [small]", "targets: [small, ghost]", 1), wantErr: `routes[0] (default): target "ghost" is not a model in the catalogue`},
+		{name: "cache without ttl", text: strings.Replace(minimal, "targets: [small]}", "targets: [small], cache: {max_bytes: 10}}", 1), wantErr: `routes[0] (default): cache.ttl must be a positive duration`},
+		{name: "cache with negative size", text: strings.Replace(minimal, "targets: [small]}", "targets: [small], cache: {ttl: 1m, max_bytes: -1}}", 1), wantErr: `routes[0] (default): cache.max_bytes must not be negative`},
+		{name: "cache with an unknown key", text: strings.Replace(minimal, "targets: [small]}", "targets: [small], cache: {ttl: 1m, size: 3}}", 1), wantErr: `size`},
 		{name: "route named like a model", text: strings.Replace(minimal, "name: default,", "name: small,", 1), wantErr: `already a route or a catalogue model`},
 		{name: "reserved auto", text: strings.Replace(minimal, "name: default,", "name: auto,", 1), wantErr: `"auto" is reserved`},
 		{name: "bad provider name", text: strings.Replace(minimal, "name: mock\n", "name: Mock Provider\n", 1), wantErr: `name "Mock Provider"`},

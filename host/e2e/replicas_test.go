@@ -29,7 +29,7 @@ const (
 // Redis, keys with a limit and a budget, and a breaker whose cool-down of an hour cannot
 // half-open under the test however slowly it runs.
 func replicaConfig(t *testing.T, pgURL, redisURL string) string {
-	return baseConfig(t, fmt.Sprintf(`
+	cfg := baseConfig(t, fmt.Sprintf(`
 admin: {key: %s}
 ledger: {url: %q, interval: 50ms}
 state: {url: %q}
@@ -41,6 +41,8 @@ keys:
   - {name: load, key: %s}
   - {name: pg, key: %s}
 `, ledgerAdminKey, pgURL, redisURL, replicaRPMKey, replicaBudgetKey, replicaPlainKey, replicaLoadKey, replicaPGKey))
+	// A route with a response cache, on mock-large: the circuit check opens mock-small's.
+	return strings.Replace(cfg, "routes:\n", "routes:\n  - {name: cached, targets: [mock-large], cache: {ttl: 1h}}\n", 1)
 }
 
 // ledgerRequests is how many rows the ledger at url holds for key.
@@ -209,6 +211,27 @@ func TestReplicas(t *testing.T) {
 			code, h, _ := r.call("POST", "/v1/chat/completions", chatBody("default", "after"), replicaPlainKey)
 			if code != 200 || h.Get("x-switchyard-provider") != "backup" || h.Get("x-switchyard-attempts") != "1" {
 				t.Errorf("replica %d with the circuit open: %d from %q after %s attempts", i+1, code, h.Get("x-switchyard-provider"), h.Get("x-switchyard-attempts"))
+			}
+		}
+	})
+
+	t.Run("an answer cached through one replica is a hit on the others", func(t *testing.T) {
+		body := chatBody("cached", "same question")
+		code, h, first := reps[0].call("POST", "/v1/chat/completions", body, replicaPlainKey)
+		if code != 200 || h.Get("x-switchyard-cache") != "miss" {
+			t.Fatalf("first request: %d %q %s", code, h.Get("x-switchyard-cache"), first)
+		}
+		waitFor(t, "the answer stored in Redis", patience, func() bool {
+			v, _ := reps[0].metric(`switchyard_cache_stored_total{route="cached"}`)
+			return v == 1
+		})
+		for i, r := range reps[1:] {
+			code, h, b := r.call("POST", "/v1/chat/completions", body, replicaPlainKey)
+			if code != 200 || h.Get("x-switchyard-cache") != "hit" || string(b) != string(first) {
+				t.Errorf("replica %d: %d %q, want the same answer as a hit", i+1, code, h.Get("x-switchyard-cache"))
+			}
+			if v, _ := r.metric(`switchyard_cache_stored_total{route="cached"}`); v != 0 {
+				t.Errorf("replica %d stored an answer of its own", i+1)
 			}
 		}
 	})

@@ -22,6 +22,9 @@ const Unknown = "_unknown"
 // Rule evaluation outcomes.
 var RuleOutcomes = []string{"decided", "no_opinion", "rejected", "error", "timeout"}
 
+// CacheResults are the values of switchyard_cache_requests_total's result label.
+var CacheResults = []string{"hit", "miss", "bypass"}
+
 // Label values that are not provider error kinds. The lists below and Prime are built from
 // these, and code that counts should use them too: one spelling for every label value.
 const (
@@ -127,6 +130,10 @@ type Metrics struct {
 	// StateUp is 1 while the shared state (state.url) answers, 0 while the router serves
 	// on local state instead; absent without state.url.
 	StateUp prometheus.Gauge
+	// CacheRequests counts requests to routes with a response cache by result
+	// (CacheResults); CacheStored counts the answers the cache kept.
+	CacheRequests *prometheus.CounterVec
+	CacheStored   *prometheus.CounterVec
 
 	known atomic.Pointer[knownLabels]
 }
@@ -279,8 +286,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		Help: "Requests refused with 429 by a key's limit: rpm, tpm or budget."}, []string{"key", "limit"})
 	m.StateUp = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "state_up",
 		Help: "1 while the shared state (state.url) answers; 0 while limits, budgets, circuits and the cache run on this replica's local state."})
+	m.CacheRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "cache_requests_total",
+		Help: "Requests to routes with a response cache: hit (answered from it), miss, bypass (x-switchyard-cache: off)."}, []string{"route", "result"})
+	m.CacheStored = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "cache_stored_total",
+		Help: "Answers the response cache kept (successful, within the route's cache.max_bytes)."}, []string{"route"})
 	reg.MustRegister(m.LedgerRows, m.LedgerDropped, m.LedgerWriteErrors, m.KeySpend, m.KeyBudget, m.KeyBudgetRemaining,
-		m.KeyLimited, m.StateUp)
+		m.KeyLimited, m.StateUp, m.CacheRequests, m.CacheStored)
 	return m
 }
 
@@ -318,6 +329,8 @@ type Labels struct {
 	Plugins        []string
 	Rules          []string
 	ShadowRules    []string
+	// CachedRoutes are the routes with a response cache.
+	CachedRoutes []string
 	// Keys are the config's key names, and Budgets their budgets in USD (keys without
 	// one are not in it). Virtual keys are primed with PrimeKey as they appear.
 	Keys    []string
@@ -351,6 +364,12 @@ func (m *Metrics) Prime(l Labels) {
 			m.ValidationFailure.WithLabelValues(v, pm[0])
 		}
 		m.CircuitOpen.WithLabelValues(pm[0], pm[1])
+	}
+	for _, r := range l.CachedRoutes {
+		for _, res := range CacheResults {
+			m.CacheRequests.WithLabelValues(r, res)
+		}
+		m.CacheStored.WithLabelValues(r)
 	}
 	for _, p := range l.Plugins {
 		m.PluginUp.WithLabelValues(p)

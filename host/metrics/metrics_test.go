@@ -17,11 +17,11 @@ import (
 // sample is the configuration primed in TestMetricsMatchDoc: its names are the label
 // values that come from configuration, not from a fixed list.
 var sample = Labels{Models: []string{"default", "mock-small", "auto"}, ProviderModels: [][2]string{{"mock", "mock-small"}},
-	Plugins: []string{"mock"}, Rules: []string{"tiered", "shadowy"}, ShadowRules: []string{"shadowy"}, Keys: []string{"team-a"}, Budgets: map[string]float64{"team-a": 10}}
+	Plugins: []string{"mock"}, Rules: []string{"tiered", "shadowy"}, ShadowRules: []string{"shadowy"}, CachedRoutes: []string{"default"}, Keys: []string{"team-a"}, Budgets: map[string]float64{"team-a": 10}}
 
 // configLabels are the labels whose values come from the configuration (api/metrics.md
 // describes them in words, not as a list).
-var configLabels = map[string]bool{"model": true, "provider": true, "plugin": true, "rule": true, "key": true}
+var configLabels = map[string]bool{"model": true, "provider": true, "plugin": true, "rule": true, "key": true, "route": true}
 
 // TestMetricsMatchDoc checks api/metrics.md against what a primed registry exposes, both
 // ways: every series exposed at load is documented, with its type and labels, and every
@@ -35,7 +35,7 @@ func TestMetricsMatchDoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	config := map[string]bool{Unknown: true}
-	for _, l := range [][]string{sample.Models, sample.Plugins, sample.Rules, sample.ShadowRules, sample.Keys} {
+	for _, l := range [][]string{sample.Models, sample.Plugins, sample.Rules, sample.ShadowRules, sample.Keys, sample.CachedRoutes} {
 		for _, v := range l {
 			config[v] = true
 		}

@@ -48,6 +48,9 @@ type exchange struct {
 	grant *quota.Grant
 	// cacheHit is set when the response cache answered.
 	cacheHit bool
+	// cache, when set, keeps what is written for the response cache (a miss on a route
+	// with a cache).
+	cache *cached
 	// recordInput is set when ledger.record_inputs picked the request: its rule input and
 	// trace go into its ledger row.
 	recordInput bool
@@ -92,6 +95,9 @@ func (x *exchange) Write(p []byte) (int, error) {
 	if err != nil {
 		x.fail(err)
 	}
+	if x.cache != nil {
+		x.cache.add(p[:n])
+	}
 	return n, err
 }
 
@@ -103,6 +109,9 @@ func (x *exchange) WriteString(s string) (int, error) {
 	n, err := x.ResponseWriter.WriteString(s)
 	if err != nil {
 		x.fail(err)
+	}
+	if x.cache != nil {
+		x.cache.add([]byte(s[:n]))
 	}
 	return n, err
 }

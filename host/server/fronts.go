@@ -134,6 +134,9 @@ func (s *Server) call(c *gin.Context, x *exchange, decode func([]byte) (*wire.Ch
 	ctx, cancel := context.WithDeadline(c.Request.Context(), p.call.Deadline)
 	defer cancel()
 	x.onFail = cancel
+	if s.lookupCache(ctx, c, x, p) {
+		return // a hit takes no admission slot: nothing is dispatched
+	}
 	if werr := s.admit(ctx, st, p.call.Priority); werr != nil {
 		status = werr.Status
 		s.writeError(c, werr)
@@ -141,6 +144,7 @@ func (s *Server) call(c *gin.Context, x *exchange, decode func([]byte) (*wire.Ch
 	}
 	defer s.adm.Release()
 	status = serve(ctx, p)
+	s.storeCache(ctx, x, status)
 }
 
 // whole finishes a call answered as a whole: the outcome's headers, overhead and cost,

@@ -36,6 +36,7 @@ import (
 	"github.com/switchyard-llm/switchyard/host/pipeline"
 	"github.com/switchyard-llm/switchyard/host/quota"
 	"github.com/switchyard-llm/switchyard/host/rules/abi"
+	"github.com/switchyard-llm/switchyard/host/state"
 	"github.com/switchyard-llm/switchyard/host/wire"
 )
 
@@ -125,6 +126,9 @@ type Options struct {
 	Keys     *keys.Registry
 	// Quota enforces keys' rate limits and budgets; nil: keys' limits are not enforced.
 	Quota *quota.Enforcer
+	// Cache keeps the answers of routes with a cache (routes[].cache): state.Local in
+	// memory, or state.Shared with state.url. nil: no route is cached.
+	Cache state.Cache
 	// Now is the clock of the ledger's rows and the admin API (nil: time.Now).
 	Now func() time.Time
 }
@@ -141,6 +145,9 @@ type Server struct {
 	adm *admission.Controller
 	// samples counts requests for ledger.record_inputs: sample:N.
 	samples atomic.Uint64
+	// background runs work the client must not wait for (storing a cache entry): a
+	// goroutine, or the caller's own in tests that check what was stored.
+	background func(func())
 }
 
 // New builds the server and its routes.
@@ -149,7 +156,7 @@ func New(st *State, o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{o: o, m: o.Metrics, log: o.Logger, engine: gin.New()}
+	s := &Server{o: o, m: o.Metrics, log: o.Logger, engine: gin.New(), background: func(f func()) { go f() }}
 	s.state.Store(st)
 	s.adm = admission.New(admissionLimits(st.Config), o.Metrics)
 	e := s.engine
@@ -516,6 +523,8 @@ func usableID(id string) bool {
 type parsed struct {
 	call  *pipeline.Call
 	state *State
+	// body is the request's body as the client sent it (the response cache's key).
+	body []byte
 }
 
 // parse reads, authenticates and decodes a chat request for the exchange x.
@@ -609,7 +618,7 @@ func (s *Server) parseWith(c *gin.Context, x *exchange, decode func([]byte) (*wi
 			call.Deadline = start.Add(time.Duration(ms) * time.Millisecond)
 		}
 	}
-	return &parsed{call: call, state: st}, nil
+	return &parsed{call: call, state: st, body: body}, nil
 }
 
 // timeoutMS parses x-switchyard-timeout-ms: a positive integer of milliseconds. A value

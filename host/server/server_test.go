@@ -178,7 +178,13 @@ type testEnv struct {
 // rules, with the Options o (metrics, gatherer and logger are filled in).
 func newTestEnv(t *testing.T, extra string, o Options) *testEnv {
 	t.Helper()
-	cfg, err := config.Parse([]byte(testConfig+extra), func(string) (string, bool) { return "", false })
+	return newTestEnvFrom(t, testConfig+extra, o)
+}
+
+// newTestEnvFrom is newTestEnv with the whole config text.
+func newTestEnvFrom(t *testing.T, text string, o Options) *testEnv {
+	t.Helper()
+	cfg, err := config.Parse([]byte(text), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
