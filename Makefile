@@ -106,16 +106,19 @@ test: build rules e2e-node
 	  $(GO) test -count=1 -race -timeout 20m $$race || rc=1; \
 	  exit $$rc
 
-## bench: rule evaluation, the plugin round trip and a whole request through the router
+## bench: rule evaluation, the plugin round trip, a whole request through the router, the ledger's
+## SQLite writes and the limits' state (local and a private Redis); then the medians against the targets
 bench: build rules
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./host/rules/ ./host/server/ ./host/ledger/ ./host/e2e/
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count 5 ./host/rules/ ./host/server/ ./host/ledger/ ./host/state/ ./host/e2e/ | tee bin/bench.txt
+	awk -f host/loadtest/bench-targets.awk bin/bench.txt
 
 ## soak: mixed traffic with injected faults for SOAK_DURATION (default 3m); not part of make test
 SOAK_DURATION ?= 3m
 soak: build
 	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -count=1 -run '^TestSoak$$' -timeout 30m -v ./host/e2e/
 
-## loadtest: direct, a bare proxy and Switchyard side by side on 127.0.0.1 (~6 min; LOADTEST_FLAGS=--quick ~1 min)
+## loadtest: direct, a bare proxy and Switchyard side by side on 127.0.0.1, then ledger, keys and Redis limits
+## paired with their baselines (~7 min; LOADTEST_FLAGS=--quick ~2 min)
 LOADTEST_FLAGS ?=
 loadtest: build rules
 	$(GO) run ./host/cmd/loadtest $(LOADTEST_FLAGS)

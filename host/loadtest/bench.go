@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,12 +27,23 @@ const (
 	SysProxy       = "proxy"
 	SysSwitchyard  = "switchyard-1rule"
 	SysSwitchyard5 = "switchyard-5rules"
+
+	// The governance systems: switchyard-1rule plus one feature each, measured only in
+	// the paired comparison (see compare.go), against the system named in comparePairs.
+	SysLedger = "switchyard-ledger" // + ledger.url, a SQLite file in the run's folder
+	SysKeys   = "switchyard-keys"   // + a configured key with limits; clients send it
+	SysRedis  = "switchyard-redis"  // switchyard-keys + state.url, a private redis-server
 )
 
 var errNotLinux = errors.New("loadtest: needs Linux (/proc)")
 
-// AllSystems lists every system, (a) to (d).
-var AllSystems = []string{SysDirect, SysProxy, SysSwitchyard, SysSwitchyard5}
+// AllSystems lists every system: (a) to (d), then the governance systems.
+var AllSystems = []string{SysDirect, SysProxy, SysSwitchyard, SysSwitchyard5, SysLedger, SysKeys, SysRedis}
+
+// benchKey is the key switchyard-keys and switchyard-redis configure and the clients
+// send. Its limits are some thousand times what a run sends (1,000 rps is 60,000
+// requests and about 36 M tokens a minute), so every request is checked and none refused.
+var benchKey = KeySpec{Name: "loadtest", Secret: "sk-loadtest-limited-key", Team: "loadtest", RPM: 1_000_000_000, TPM: 1_000_000_000_000}
 
 // Options are the knobs of one benchmark run. DefaultOptions gives the full
 // run, QuickOptions a smoke run.
@@ -55,6 +67,17 @@ type Options struct {
 
 	StreamsOpen int // streams held open through switchyard-1rule to read its RSS; 0 skips
 
+	// The paired comparison of the governance systems with their baselines (compare.go):
+	// CompareRounds quiet rounds at CompareRate, each a warm-up then a measured step of
+	// every system involved. A step is quiet when the rest of the machine used at most
+	// CompareQuiet cores of user CPU meanwhile. CompareDuration and CompareWarmup 0
+	// are half of Duration and Warmup, so --duration, --warmup and --quick scale them.
+	CompareRate     float64
+	CompareRounds   int
+	CompareQuiet    float64
+	CompareDuration time.Duration
+	CompareWarmup   time.Duration
+
 	BinDir        string // where bin/switchyard, bin/plugins and bin/rules are
 	DefaultConfig string // host/config/default.yaml, for the idle memory of the default config
 	Drain         time.Duration
@@ -69,7 +92,9 @@ func DefaultOptions() Options {
 		StreamRate: 1000,
 		Sustain:    true, SustainRates: []float64{1000, 2000, 3000, 4000, 5000, 6000},
 		SustainDuration: 4 * time.Second, SustainWarmup: time.Second, SustainP99: 50 * time.Millisecond,
-		StreamsOpen: 1000, BinDir: "bin", DefaultConfig: "host/config/default.yaml", Drain: 10 * time.Second,
+		StreamsOpen: 1000,
+		CompareRate: 1000, CompareRounds: 5, CompareQuiet: 0.1,
+		BinDir: "bin", DefaultConfig: "host/config/default.yaml", Drain: 10 * time.Second,
 	}
 }
 
@@ -84,8 +109,10 @@ func (o Options) Quick() Options {
 
 func (o Options) check() error {
 	switch {
-	case len(o.Rates) == 0 && o.StreamRate <= 0 && !o.Sustain && o.StreamsOpen <= 0:
+	case len(o.Rates) == 0 && o.StreamRate <= 0 && !o.Sustain && o.StreamsOpen <= 0 && len(comparePlan(o.Systems)) == 0:
 		return errors.New("nothing to measure")
+	case len(comparePlan(o.Systems)) > 0 && (o.CompareRate <= 0 || o.CompareRounds < 1 || o.CompareDuration < 0 || o.CompareWarmup < 0):
+		return errors.New("the comparison needs a positive rate, duration and number of rounds")
 	case o.Duration <= 0 || o.Warmup < 0 || o.SustainDuration <= 0 || o.SustainWarmup < 0:
 		return errors.New("durations must be positive")
 	case o.BodyBytes < 1 || o.StreamChunks < 1 || o.MaxInflight < 1:
@@ -114,7 +141,15 @@ type system struct {
 	router *Router // nil: runs inside this process
 	close  func()  // stops what runs inside this process, if anything
 	client *http.Client
-	info   *SystemInfo
+	header http.Header // sent with every request: the client key, for the keys systems
+	// redisPID is the private redis-server of switchyard-redis: its CPU is sampled
+	// around the steps too, apart from the router's.
+	redisPID int
+	info     *SystemInfo
+
+	// compareOnly: measured in the paired comparison only (a governance system, or a
+	// baseline started for it that --systems did not name).
+	compareOnly bool
 }
 
 // Bench runs the whole benchmark and returns its report. Progress lines go
@@ -139,7 +174,16 @@ func Bench(ctx context.Context, o Options, progress io.Writer) (*Report, error) 
 	}
 	router := filepath.Join(bin, "switchyard")
 	plugin := filepath.Join(bin, "plugins", "switchyard-provider-openai")
-	needRouter := contains(o.Systems, SysSwitchyard) || contains(o.Systems, SysSwitchyard5)
+	// Every system the comparison needs, baselines --systems did not name included.
+	started := slices.Clone(o.Systems)
+	for _, p := range comparePlan(o.Systems) {
+		for _, n := range []string{p.Baseline, p.System} {
+			if !contains(started, n) {
+				started = append(started, n)
+			}
+		}
+	}
+	needRouter := slices.ContainsFunc(started, func(n string) bool { return strings.HasPrefix(n, "switchyard-") })
 	if needRouter {
 		for _, p := range []string{router, plugin, filepath.Join(bin, "rules", "tiered.wasm")} {
 			if _, err := os.Stat(p); err != nil {
@@ -176,6 +220,18 @@ func Bench(ctx context.Context, o Options, progress io.Writer) (*Report, error) 
 		}
 	}
 
+	// Registered before the routers' stop, so it runs after it: no router loses its
+	// Redis while it still serves.
+	var redis *RedisServer
+	if contains(started, SysRedis) {
+		if redis, err = StartRedis(tmp); err != nil {
+			keepTmp = true
+			return nil, err
+		}
+		defer redis.Stop()
+		logf("private redis-server on %s (no persistence)", redis.Addr)
+	}
+
 	var systems []*system
 	defer func() {
 		for _, s := range systems {
@@ -188,14 +244,33 @@ func Bench(ctx context.Context, o Options, progress io.Writer) (*Report, error) 
 			s.client.CloseIdleConnections()
 		}
 	}()
-	for _, name := range o.Systems {
-		s, err := startSystem(ctx, name, "", o, up, router, plugin, bin, tmp, logf)
+	redisURL := ""
+	if redis != nil {
+		redisURL = redis.URL
+	}
+	for _, name := range started {
+		s, err := startSystem(ctx, name, "", o, up, router, plugin, bin, tmp, redisURL, logf)
 		if err != nil {
 			keepTmp = true
 			return nil, err
 		}
+		s.compareOnly = isGovernance(name) || !contains(o.Systems, name)
+		s.info.CompareOnly = s.compareOnly
+		if name == SysRedis {
+			s.redisPID = redis.PID()
+		}
+		if s.compareOnly && !isGovernance(name) {
+			s.info.Note += " (started as a baseline of the comparison only)"
+		}
 		systems = append(systems, s)
 		rep.Systems = append(rep.Systems, s.info)
+	}
+	// The systems of the fixed, stream and sustain steps.
+	var core []*system
+	for _, s := range systems {
+		if !s.compareOnly {
+			core = append(core, s)
+		}
 	}
 	for _, s := range systems {
 		if err := s.check(ctx, o); err != nil {
@@ -207,14 +282,18 @@ func Bench(ctx context.Context, o Options, progress io.Writer) (*Report, error) 
 	body := requestBody(o.BodyBytes, false)
 	streamBody := requestBody(o.BodyBytes, true)
 	for _, rate := range o.Rates {
-		for _, s := range systems {
+		for _, s := range core {
 			logf("%-18s %6.0f rps  %s", s.name, rate, o.Duration)
 			st := s.step(ctx, "fixed", rate, o.Warmup, o.Duration, body, false, o, up)
 			rep.Steps = append(rep.Steps, st)
 		}
 	}
+	if plan := comparePlan(o.Systems); len(plan) > 0 && ctx.Err() == nil {
+		steps, res := compare(ctx, plan, systems, o, up, redis, body, logf)
+		rep.Steps, rep.Compare = append(rep.Steps, steps...), res
+	}
 	if o.StreamRate > 0 {
-		for _, s := range systems {
+		for _, s := range core {
 			logf("%-18s %6.0f rps  %s  stream", s.name, o.StreamRate, o.Duration)
 			st := s.step(ctx, "stream", o.StreamRate, o.Warmup, o.Duration, streamBody, true, o, up)
 			rep.Steps = append(rep.Steps, st)
@@ -223,7 +302,7 @@ func Bench(ctx context.Context, o Options, progress io.Writer) (*Report, error) 
 	if o.StreamsOpen > 0 && contains(o.Systems, SysSwitchyard) && ctx.Err() == nil {
 		// A router of its own, so the RSS is that of the streams, not of
 		// the load before them.
-		s, err := startSystem(ctx, SysSwitchyard, "-streams", o, up, router, plugin, bin, tmp, logf)
+		s, err := startSystem(ctx, SysSwitchyard, "-streams", o, up, router, plugin, bin, tmp, "", logf)
 		if err != nil {
 			keepTmp = true
 			rep.Notes = append(rep.Notes, "streams open: not measured: "+err.Error())
@@ -235,7 +314,7 @@ func Bench(ctx context.Context, o Options, progress io.Writer) (*Report, error) 
 		}
 	}
 	if o.Sustain {
-		for _, s := range systems {
+		for _, s := range core {
 			res := &SustainResult{}
 			for _, rate := range o.SustainRates {
 				logf("%-18s %6.0f rps  %s  sustain", s.name, rate, o.SustainDuration)
@@ -256,6 +335,18 @@ func Bench(ctx context.Context, o Options, progress io.Writer) (*Report, error) 
 	rep.Machine.LoadAvgEnd = loadAvg()
 	rep.Targets = targets(rep)
 	return rep, ctx.Err()
+}
+
+// compareSteps are the measured time and warm-up of a comparison step.
+func (o Options) compareSteps() (d, warmup time.Duration) {
+	d, warmup = o.CompareDuration, o.CompareWarmup
+	if d == 0 {
+		d = o.Duration / 2
+	}
+	if warmup == 0 {
+		warmup = o.Warmup / 2
+	}
+	return d, warmup
 }
 
 func (o Options) behavior() Behavior {
@@ -300,7 +391,8 @@ func totalRSS(procs []Proc) int64 {
 
 // startSystem starts the system called name; tag is added to the names of
 // its config and log files.
-func startSystem(ctx context.Context, name, tag string, o Options, up *Upstream, router, plugin, bin, tmp string, logf func(string, ...any)) (*system, error) {
+// redisURL is the private Redis of switchyard-redis.
+func startSystem(ctx context.Context, name, tag string, o Options, up *Upstream, router, plugin, bin, tmp, redisURL string, logf func(string, ...any)) (*system, error) {
 	s := &system{name: name, client: NewClient(o.MaxInflight), info: &SystemInfo{Name: name}}
 	switch name {
 	case SysDirect:
@@ -325,6 +417,18 @@ func startSystem(ctx context.Context, name, tag string, o Options, up *Upstream,
 	for _, chain := range rules {
 		cfg := RouterConfig{UpstreamURL: up.URL(), Plugin: plugin, Rules: chain,
 			MaxInflight: max(1024, o.StreamsOpen+o.MaxInflight)}
+		switch name {
+		case SysLedger:
+			cfg.LedgerURL = "sqlite:" + filepath.Join(tmp, name+tag+"-ledger.db")
+		case SysKeys, SysRedis:
+			k := benchKey
+			cfg.Key = &k
+			s.header = http.Header{}
+			s.header.Set("Authorization", "Bearer "+k.Secret)
+			if name == SysRedis {
+				cfg.StateURL = redisURL
+			}
+		}
 		path, err := cfg.WriteConfig(tmp, name+tag)
 		if err != nil {
 			return nil, err
@@ -416,7 +520,7 @@ func ruleNames(chain []RuleSpec) []string {
 func (s *system) check(ctx context.Context, o Options) error {
 	for _, stream := range []bool{false, true} {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(requestBody(o.BodyBytes, stream)))
-		req.Header.Set("Content-Type", "application/json")
+		s.setHeaders(req)
 		resp, err := s.client.Do(req)
 		if err != nil {
 			return fmt.Errorf("loadtest/%s: first request: %w", s.name, err)
@@ -433,8 +537,23 @@ func (s *system) check(ctx context.Context, o Options) error {
 	if s.router == nil {
 		return nil
 	}
+	if s.header != nil {
+		// The key must be required, or the limits are not what is measured.
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(requestBody(o.BodyBytes, false)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := s.client.Do(req)
+		if err != nil {
+			return fmt.Errorf("loadtest/%s: request without a key: %w", s.name, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			return fmt.Errorf("loadtest/%s: a request without a key got %d, want 401: the key is not configured", s.name, resp.StatusCode)
+		}
+		s.info.Checks = append(s.info.Checks, "a request without the key is refused (401)")
+	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.router.URL+"/v1/switchyard/route", bytes.NewReader(requestBody(o.BodyBytes, false)))
-	req.Header.Set("Content-Type", "application/json")
+	s.setHeaders(req)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("loadtest/%s: dry run: %w", s.name, err)
@@ -459,7 +578,7 @@ func (s *system) check(ctx context.Context, o Options) error {
 // step runs warmup then a measured step against s, sampling the router's
 // processes around the measured part.
 func (s *system) step(ctx context.Context, kind string, rate float64, warmup, d time.Duration, body []byte, stream bool, o Options, up *Upstream) StepReport {
-	spec := Step{URL: s.url, Body: body, Stream: stream, Rate: rate, MaxInflight: o.MaxInflight, Drain: o.Drain}
+	spec := Step{URL: s.url, Body: body, Header: s.header, Stream: stream, Rate: rate, MaxInflight: o.MaxInflight, Drain: o.Drain}
 	if warmup > 0 {
 		spec.Duration = warmup
 		Run(ctx, s.client, spec)
@@ -469,9 +588,21 @@ func (s *system) step(ctx context.Context, kind string, rate float64, warmup, d 
 	if s.router != nil {
 		before = s.router.Procs()
 	}
+	var redis0 Proc
+	if s.redisPID != 0 {
+		redis0, _ = SampleProc(s.redisPID)
+	}
 	up0 := up.Requests()
+	busy0 := sampleUser()
 	res := Run(ctx, s.client, spec)
-	st := StepReport{System: s.name, Kind: kind, Stream: stream, Result: res, UpstreamRequests: up.Requests() - up0}
+	others := sampleUser().othersSince(busy0)
+	st := StepReport{System: s.name, Kind: kind, Stream: stream, Result: res, UpstreamRequests: up.Requests() - up0, Others: others}
+	if s.redisPID != 0 {
+		if redis1, err := SampleProc(s.redisPID); err == nil && res.OK > 0 {
+			st.RedisCPU = redis1.CPU - redis0.CPU
+			st.RedisCPUPerRequest = st.RedisCPU / time.Duration(res.OK)
+		}
+	}
 	if s.router != nil {
 		after := s.router.Procs()
 		st.Procs = after
@@ -482,6 +613,14 @@ func (s *system) step(ctx context.Context, kind string, rate float64, warmup, d 
 	}
 	sleepCtx(ctx, 100*time.Millisecond)
 	return st
+}
+
+// setHeaders sets Content-Type and the system's own headers on req.
+func (s *system) setHeaders(req *http.Request) {
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range s.header {
+		req.Header[k] = v
+	}
 }
 
 // cpuDelta is the CPU time procs used between two samples; a process only

@@ -19,6 +19,7 @@ import (
 type Step struct {
 	URL         string        // the chat completions endpoint
 	Body        []byte        // request body, sent as is
+	Header      http.Header   // sent with every request besides Content-Type (a client key); read only
 	Stream      bool          // Body asks for a stream: read SSE, time the first event
 	Rate        float64       // requests started per second
 	Duration    time.Duration // how long requests are started
@@ -280,6 +281,9 @@ func doRequest(ctx context.Context, client *http.Client, s Step, br *bufio.Reade
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(s.Body))
 	if err != nil {
 		return outTransport, 0, first, reported, err
+	}
+	for k, v := range s.Header {
+		req.Header[k] = v // shared, not copied: the transport only reads them
 	}
 	req.Header["Content-Type"] = []string{"application/json"}
 	resp, err := client.Do(req)

@@ -144,3 +144,89 @@ func TotalCPU(procs []Proc) time.Duration {
 	}
 	return t
 }
+
+// userSample is the user time of the whole machine and of this process's tree (the
+// load test with every router, plugin and server it started), and the machine's steal
+// time, taken together.
+type userSample struct {
+	at                   time.Time
+	machine, tree, steal int64 // clock ticks
+	ok                   bool
+}
+
+// sampleUser reads the machine's user time (/proc/stat, user + nice) and steal time,
+// and the user time of os.Getpid()'s tree in one pass over /proc. User time only: the
+// kernel's work for the run's own loopback traffic (softirq) is not charged to its
+// processes, and would otherwise count as someone else's. Steal is what the hypervisor
+// gave other virtual machines while this one wanted to run: as much a neighbour as a
+// local build.
+func sampleUser() userSample {
+	s := userSample{at: time.Now()}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return s
+	}
+	line, _, _ := bytes.Cut(b, []byte{'\n'})
+	f := strings.Fields(string(line))
+	// cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return s
+	}
+	user, err1 := strconv.ParseInt(f[1], 10, 64)
+	nice, err2 := strconv.ParseInt(f[2], 10, 64)
+	steal, err3 := strconv.ParseInt(f[8], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return s
+	}
+	s.machine, s.steal = user+nice, steal
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return s
+	}
+	parent := map[int]int{}
+	utime := map[int]int64{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		if ppid, ut, _, err := parseStat(stat); err == nil {
+			parent[pid], utime[pid] = ppid, ut
+		}
+	}
+	s.tree = treeSum(os.Getpid(), parent, utime)
+	s.ok = true
+	return s
+}
+
+// treeSum sums value over root and every process below it.
+func treeSum(root int, parent map[int]int, value map[int]int64) int64 {
+	var n int64
+	for pid, v := range value {
+		for p, hops := pid, 0; p > 0 && hops < 64; p, hops = parent[p], hops+1 {
+			if p == root {
+				n += v
+				break
+			}
+		}
+	}
+	return n
+}
+
+// othersSince is the CPU the rest of the machine used between b and s, in cores (1.0:
+// one core busy all along): other processes' user time plus steal; -1 when either
+// sample failed. A process that ended in between takes its time with it, so this is a
+// lower bound.
+func (s userSample) othersSince(b userSample) float64 {
+	wall := s.at.Sub(b.at)
+	if !s.ok || !b.ok || wall <= 0 {
+		return -1
+	}
+	ticks := max((s.machine-b.machine)-(s.tree-b.tree), 0) + (s.steal - b.steal)
+	d := time.Duration(ticks) * time.Second / time.Duration(clockTicks())
+	return float64(d) / float64(wall)
+}

@@ -55,3 +55,29 @@ func TestCPUDelta(t *testing.T) {
 		t.Errorf("cpuDelta = %d, want 85", got)
 	}
 }
+
+func TestTreeSum(t *testing.T) {
+	// 1 ← 10 ← 11, 10 ← 12; 20 is elsewhere; 30's parent loops back on itself.
+	parent := map[int]int{1: 0, 10: 1, 11: 10, 12: 10, 20: 1, 30: 30}
+	value := map[int]int64{1: 1, 10: 10, 11: 100, 12: 1000, 20: 10000, 30: 100000}
+	if got := treeSum(10, parent, value); got != 1110 {
+		t.Errorf("treeSum(10) = %d, want 1110", got)
+	}
+}
+
+func TestSampleUser(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs /proc")
+	}
+	a := sampleUser()
+	b := sampleUser()
+	if !a.ok || !b.ok || a.tree > a.machine || b.machine < a.machine {
+		t.Fatalf("samples %+v, %+v", a, b)
+	}
+	if o := b.othersSince(a); o < 0 {
+		t.Errorf("othersSince = %v", o)
+	}
+	if o := b.othersSince(userSample{}); o != -1 {
+		t.Errorf("othersSince a failed sample = %v, want -1", o)
+	}
+}

@@ -22,6 +22,7 @@ type Report struct {
 	Steps       []StepReport              `json:"steps"`
 	Sustain     map[string]*SustainResult `json:"sustain"`
 	StreamsOpen *StreamsOpenResult        `json:"streams_open,omitempty"`
+	Compare     []*CompareResult          `json:"compare,omitempty"`
 	Targets     []Target                  `json:"targets"`
 }
 
@@ -44,6 +45,9 @@ type SystemInfo struct {
 	DecidedBy string   `json:"decided_by,omitempty"` // x-switchyard-rule of the first answer
 	Trace     []string `json:"trace,omitempty"`      // rule:outcome of a dry run
 	Idle      []Proc   `json:"idle,omitempty"`
+	Checks    []string `json:"checks,omitempty"` // what was seen of a governance feature at work
+	// CompareOnly: measured in the governance comparison only, not in the other steps.
+	CompareOnly bool `json:"compare_only,omitempty"`
 }
 
 // StepReport is one measured step against one system.
@@ -56,6 +60,13 @@ type StepReport struct {
 	CPUPerRequest    time.Duration `json:"cpu_per_request_ns"` // CPU / good answers
 	Procs            []Proc        `json:"procs,omitempty"`    // router + plugins after the step
 	UpstreamRequests int64         `json:"upstream_requests"`  // what the mock served during the step
+	Round            int           `json:"round,omitempty"`    // compare steps: the round, from 1
+	// Others is the user CPU the rest of the machine (not this run's processes) used
+	// during the step, in cores; -1: unknown.
+	Others float64 `json:"others_cpu_cores"`
+	// The private redis-server's CPU (switchyard-redis), not part of CPU.
+	RedisCPU           time.Duration `json:"redis_cpu_ns,omitempty"`
+	RedisCPUPerRequest time.Duration `json:"redis_cpu_per_request_ns,omitempty"`
 }
 
 // SustainResult is the ramp of one system.
@@ -123,7 +134,8 @@ func (r *Report) Print(w io.Writer) {
 	tw.Flush()
 
 	if len(o.Rates) > 0 {
-		fmt.Fprintf(w, "\nfixed rate, whole answers (ms; cpu = router + plugins per answered request; rss after the step)\n")
+		fmt.Fprintf(w, "\nfixed rate, whole answers (ms; cpu = router + plugins per answered request; others = user CPU of the\n")
+		fmt.Fprintf(w, "rest of the machine during the step, cores; rss after the step)\n")
 		r.stepTable(w, "fixed", false)
 		fmt.Fprintf(w, "\noverhead over direct (ms, p50 / p99 of the scheduled-time latency; in brackets the router's own\n")
 		fmt.Fprintf(w, "x-switchyard-overhead-ms, p50 / p99)\n")
@@ -134,7 +146,7 @@ func (r *Report) Print(w io.Writer) {
 		}
 		fmt.Fprintf(tw, "\n")
 		for _, s := range r.Systems {
-			if s.Name == SysDirect {
+			if s.Name == SysDirect || s.CompareOnly {
 				continue
 			}
 			fmt.Fprintf(tw, "  %s", s.Name)
@@ -154,7 +166,7 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "\nstreaming TTFB overhead over direct (ms, p50 / p99)\n")
 		tw := table(w)
 		for _, s := range r.Systems {
-			if s.Name != SysDirect {
+			if s.Name != SysDirect && !s.CompareOnly {
 				fmt.Fprintf(tw, "  %s\t%s\n", s.Name, r.overhead("stream", s.Name, o.StreamRate, true))
 			}
 		}
@@ -181,6 +193,8 @@ func (r *Report) Print(w io.Writer) {
 		tw.Flush()
 	}
 
+	r.printCompare(w)
+
 	fmt.Fprintf(w, "\nmemory (RSS)\n")
 	tw = table(w)
 	if len(r.DefaultIdle) > 0 {
@@ -203,7 +217,8 @@ func (r *Report) Print(w io.Writer) {
 	}
 	tw.Flush()
 
-	fmt.Fprintf(w, "\ntargets (switchyard-1rule: plugin hop + one rule, against direct)\n")
+	fmt.Fprintf(w, "\ntargets (switchyard-1rule: plugin hop + one rule, against direct; ledger and Redis rows: paired, against\n")
+	fmt.Fprintf(w, "switchyard-1rule and switchyard-keys in the same run)\n")
 	tw = table(w)
 	fmt.Fprintf(tw, "  target\twant\tgot\t\n")
 	for _, t := range r.Targets {
@@ -215,9 +230,9 @@ func (r *Report) Print(w io.Writer) {
 func (r *Report) stepTable(w io.Writer, kind string, stream bool) {
 	tw := table(w)
 	if stream {
-		fmt.Fprintf(tw, "  system\trate\tachieved\tttfb p50\tttfb p90\tttfb p99\tttfb max\tfull p50\tfull p99\terrors\tcpu/req\trss MB\n")
+		fmt.Fprintf(tw, "  system\trate\tachieved\tttfb p50\tttfb p90\tttfb p99\tttfb max\tfull p50\tfull p99\terrors\tcpu/req\tothers\trss MB\n")
 	} else {
-		fmt.Fprintf(tw, "  system\trate\tachieved\tp50\tp90\tp99\tmax\tp50 sent\tp99 sent\terrors\tcpu/req\trss MB\n")
+		fmt.Fprintf(tw, "  system\trate\tachieved\tp50\tp90\tp99\tmax\tp50 sent\tp99 sent\terrors\tcpu/req\tothers\trss MB\n")
 	}
 	for _, st := range r.Steps {
 		if st.Kind != kind {
@@ -228,18 +243,26 @@ func (r *Report) stepTable(w io.Writer, kind string, stream bool) {
 		if st.CPUPerRequest > 0 {
 			cpu = ms(st.CPUPerRequest)
 		}
+		others := "-"
+		if st.Others >= 0 {
+			others = fmt.Sprintf("%.2f", st.Others)
+		}
 		rss := "-"
 		if len(st.Procs) > 0 {
 			rss = rssList(st.Procs, false)
 		}
+		name := st.System
+		if st.Round > 0 {
+			name = fmt.Sprintf("%s #%d", st.System, st.Round)
+		}
 		if stream {
-			fmt.Fprintf(tw, "  %s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", st.System, res.Rate, res.Achieved,
+			fmt.Fprintf(tw, "  %s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, res.Rate, res.Achieved,
 				ms(res.TTFB.P50), ms(res.TTFB.P90), ms(res.TTFB.P99), ms(res.TTFB.Max), ms(res.Latency.P50), ms(res.Latency.P99),
-				errText(res), cpu, rss)
+				errText(res), cpu, others, rss)
 		} else {
-			fmt.Fprintf(tw, "  %s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", st.System, res.Rate, res.Achieved,
+			fmt.Fprintf(tw, "  %s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, res.Rate, res.Achieved,
 				ms(res.Latency.P50), ms(res.Latency.P90), ms(res.Latency.P99), ms(res.Latency.Max),
-				ms(res.LatencyActual.P50), ms(res.LatencyActual.P99), errText(res), cpu, rss)
+				ms(res.LatencyActual.P50), ms(res.LatencyActual.P99), errText(res), cpu, others, rss)
 		}
 	}
 	tw.Flush()
@@ -352,6 +375,7 @@ func targets(r *Report) []Target {
 	for _, n := range slices.Sorted(maps.Keys(plugins)) {
 		add("plugin RSS idle: "+shortName(n), "<= 30 MB", mb(plugins[n]), plugins[n] <= 30*1024, true)
 	}
+	compareTargets(r, add)
 	return out
 }
 

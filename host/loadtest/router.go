@@ -92,19 +92,22 @@ func (r *Router) waitReady(ctx context.Context, within time.Duration) error {
 // Stop sends SIGTERM and waits up to 10 s for the router to stop its
 // plugins and exit; then it kills the whole process group. It is safe to
 // call twice.
-func (r *Router) Stop() {
+func (r *Router) Stop() { stopGroup(r.cmd, r.exit, 10*time.Second) }
+
+// stopGroup sends cmd SIGTERM unless it has exited, waits up to grace for exit to close,
+// then kills whatever is left of its process group (a plugin that did not stop).
+func stopGroup(cmd *exec.Cmd, exit <-chan struct{}, grace time.Duration) {
 	select {
-	case <-r.exit:
+	case <-exit:
 	default:
-		_ = r.cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-r.exit:
-		case <-time.After(10 * time.Second):
+		case <-exit:
+		case <-time.After(grace):
 		}
 	}
-	// Whatever of the group is left (a plugin that did not stop).
-	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-	<-r.exit
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-exit
 }
 
 // LogTail returns the last n bytes of the router's output.
@@ -146,6 +149,18 @@ type RouterConfig struct {
 	Plugin      string // absolute path of switchyard-provider-openai
 	Rules       []RuleSpec
 	MaxInflight int // limits.max_inflight
+
+	// What the governance systems add to the 1-rule config; empty: not set.
+	LedgerURL string   // ledger.url (sqlite:PATH)
+	StateURL  string   // state.url (redis://...)
+	Key       *KeySpec // one configured client key with rate limits
+}
+
+// KeySpec is a configured client key. Its limits are set far above what a run sends,
+// so every request goes through the limit check and none is refused.
+type KeySpec struct {
+	Name, Secret, Team string
+	RPM, TPM           int64
 }
 
 // BenchModel is the catalogue model and route of a generated config.
@@ -178,6 +193,15 @@ rules:
   max_inflight: %d
   shutdown_grace: 2s
 `, c.MaxInflight)
+	if k := c.Key; k != nil {
+		fmt.Fprintf(&b, "keys:\n  - {name: %s, key: %q, team: %s, limits: {rpm: %d, tpm: %d}}\n", k.Name, k.Secret, k.Team, k.RPM, k.TPM)
+	}
+	if c.LedgerURL != "" {
+		fmt.Fprintf(&b, "ledger:\n  url: %q\n", c.LedgerURL)
+	}
+	if c.StateURL != "" {
+		fmt.Fprintf(&b, "state:\n  url: %q\n", c.StateURL)
+	}
 	return b.String()
 }
 

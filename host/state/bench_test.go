@@ -89,3 +89,34 @@ func BenchmarkRedisTakeParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRequestLimits is what the router does for one request of a key with RPM and
+// TPM limits (host/quota): one Take over both windows before dispatch, then one Add
+// correcting the TPM estimate by the tokens used. local is the single-replica path;
+// shared is state.url's, Shared over the private Redis (two round trips), so the two
+// in one run give the per-request cost of sharing the limits.
+func BenchmarkRequestLimits(b *testing.B) {
+	ctx := context.Background()
+	run := func(b *testing.B, lim Limiter) {
+		takes := benchTakes("bench")
+		b.ReportAllocs()
+		for b.Loop() {
+			now := time.Now()
+			v, err := lim.Take(ctx, now, takes)
+			if err != nil || !v.Allowed {
+				b.Fatalf("take: %+v, %v", v, err)
+			}
+			if err := lim.Add(ctx, now, now, takes[1].Window, 20); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("local", func(b *testing.B) { run(b, NewLocal(LocalOptions{})) })
+	b.Run("shared", func(b *testing.B) {
+		_, r := startRedis(b)
+		if !r.Healthy() {
+			b.Fatal("the private Redis is not healthy")
+		}
+		run(b, NewShared(r, NewLocal(LocalOptions{}), SharedOptions{}))
+	})
+}

@@ -37,6 +37,8 @@ func run(args []string) error {
 	fs.IntVar(&o.MaxInflight, "max-inflight", o.MaxInflight, "the load generator's concurrency cap; a request due beyond it is dropped")
 	systems := fs.String("systems", strings.Join(o.Systems, ","), "systems to measure: "+strings.Join(loadtest.AllSystems, ","))
 	fs.Float64Var(&o.StreamRate, "stream-rate", o.StreamRate, "rate of the streaming (TTFB) steps; 0 skips them")
+	fs.Float64Var(&o.CompareRate, "compare-rate", o.CompareRate, "rate of the paired rounds of the ledger, keys and redis systems")
+	fs.IntVar(&o.CompareRounds, "compare-rounds", o.CompareRounds, "quiet paired rounds each comparison needs")
 	fs.BoolVar(&o.Sustain, "sustain", o.Sustain, "search the highest rate with p99 < 50 ms")
 	sustainRates := fs.String("sustain-rates", joinRates(o.SustainRates), "the sustain ramp, stopping at the first miss")
 	fs.DurationVar(&o.SustainDuration, "sustain-duration", o.SustainDuration, "measured time per sustain step")
