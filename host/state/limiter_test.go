@@ -2,7 +2,9 @@ package state
 
 import (
 	"context"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -268,5 +270,61 @@ func TestLocalForgetsIdleWindows(t *testing.T) {
 	}
 	if n := count(); n != 4000 {
 		t.Fatalf("%d windows after the sweep, want only the 4000 new ones", n)
+	}
+}
+
+// TestRedisMatchesLocal runs one random sequence of takes and corrections, on a clock
+// that moves forward by random steps (within a second, or past the whole window), through
+// Local and Redis: every verdict and every Used must agree. (A clock going back is where
+// they may differ: Local's ring follows one process's clock.) Redis keeps a running
+// sum and a bound of the oldest bucket beside the buckets (take.lua); Local recomputes
+// from its ring, so a drift in that bookkeeping shows here.
+func TestRedisMatchesLocal(t *testing.T) {
+	_, r := startRedis(t)
+	l := NewLocal(LocalOptions{})
+	ctx := context.Background()
+	rnd := rand.New(rand.NewPCG(7, 12))
+	now := t0
+	var past []time.Time // times of allowed takes, for corrections
+	windows := []string{"{m}:rpm", "{m}:tpm"}
+	for i := range 3000 {
+		switch k := rnd.IntN(20); {
+		case k < 14:
+			now = now.Add(time.Duration(rnd.IntN(400)) * time.Millisecond)
+		case k < 15:
+			now = now.Add(time.Duration(20+rnd.IntN(50)) * time.Second)
+		}
+		if rnd.IntN(4) == 0 && len(past) > 0 {
+			at := past[rnd.IntN(len(past))]
+			n := int64(rnd.IntN(60) - 40)
+			w := windows[rnd.IntN(2)]
+			if err := l.Add(ctx, at, now, w, n); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Add(ctx, at, now, w, n); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			takes := []Take{{windows[0], 40, 1}, {windows[1], 900, int64(rnd.IntN(80))}}
+			lv, err1 := l.Take(ctx, now, takes)
+			rv, err2 := r.Take(ctx, now, takes)
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			if lv.Allowed != rv.Allowed || lv.Denied != rv.Denied || lv.RetryAfter != rv.RetryAfter ||
+				!slices.Equal(lv.Remaining, rv.Remaining) {
+				t.Fatalf("step %d at %s: local %+v, redis %+v", i, now.Format(time.StampMilli), lv, rv)
+			}
+			if lv.Allowed {
+				past = append(past, now)
+			}
+		}
+		for _, w := range windows {
+			lu, _ := l.Used(ctx, now, w)
+			ru, err := r.Used(ctx, now, w)
+			if err != nil || lu != ru {
+				t.Fatalf("step %d at %s: %s used local %d, redis %d (%v)", i, now.Format(time.StampMilli), w, lu, ru, err)
+			}
+		}
 	}
 }
