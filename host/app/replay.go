@@ -199,27 +199,23 @@ func readRuleConfig(flagName, arg string) (json.RawMessage, error) {
 	return b, nil
 }
 
-// replayParams are the GET /admin/requests parameters --from-ledger takes.
-var replayParams = []string{"key", "team", "model", "route", "endpoint", "status", "since", "until", "limit"}
-
 // replayQuery is the rows a replay reads: the flags' filters, and --from-ledger's in the
 // syntax of GET /admin/requests (a whole URL may be pasted: what precedes ? is ignored).
 // A filter given both ways is refused rather than one silently winning.
 func replayQuery(now time.Time, route, since, until string, limit int, fromLedger string, set map[string]bool) (ledger.RequestQuery, error) {
 	q := ledger.RequestQuery{Route: route, Limit: limit}
-	v := url.Values{}
 	if fromLedger != "" {
 		raw := fromLedger
 		if i := strings.IndexByte(raw, '?'); i >= 0 {
 			raw = raw[i+1:]
 		}
-		var err error
-		if v, err = url.ParseQuery(raw); err != nil {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
 			return q, fmt.Errorf("--from-ledger: %w", err)
 		}
 		for name := range v {
-			if !slices.Contains(replayParams, name) {
-				return q, fmt.Errorf("--from-ledger: unknown parameter %.32q: want %s", name, strings.Join(replayParams, ", "))
+			if !slices.Contains(ledger.RequestParams, name) {
+				return q, fmt.Errorf("--from-ledger: unknown parameter %.32q: want %s", name, strings.Join(ledger.RequestParams, ", "))
 			}
 		}
 		for _, name := range []string{"route", "since", "until", "limit"} {
@@ -227,23 +223,26 @@ func replayQuery(now time.Time, route, since, until string, limit int, fromLedge
 				return q, fmt.Errorf("--%s and --from-ledger's %s= both given: keep one", name, name)
 			}
 		}
-		q.Key, q.Team, q.Model, q.Endpoint, q.Status = v.Get("key"), v.Get("team"), v.Get("model"), v.Get("endpoint"), v.Get("status")
-		if v.Has("route") {
-			q.Route = v.Get("route")
-		}
+		// Times are read below, with the flags' defaults when the query has none.
 		if v.Has("since") {
 			since = v.Get("since")
 		}
 		if v.Has("until") {
 			until = v.Get("until")
 		}
-		if v.Has("limit") {
-			n, err := strconv.Atoi(v.Get("limit"))
-			if err != nil || n < 1 {
-				return q, fmt.Errorf("--from-ledger: limit %.32q: want a whole number of at least 1", v.Get("limit"))
-			}
-			q.Limit = n
+		v.Del("since")
+		v.Del("until")
+		fq, err := ledger.ParseRequestQuery(v, now)
+		if err != nil {
+			return q, fmt.Errorf("--from-ledger: %w", err)
 		}
+		if !v.Has("route") {
+			fq.Route = q.Route
+		}
+		if !v.Has("limit") {
+			fq.Limit = q.Limit
+		}
+		q = fq
 	}
 	var err error
 	if q.Since, err = ledger.ParseTime(since, now); err != nil {

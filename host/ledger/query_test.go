@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -589,5 +590,24 @@ func TestSQLiteReaderReadOnly(t *testing.T) {
 	defer s.Close()
 	if _, err := s.reader.Exec(`DELETE FROM requests`); err == nil {
 		t.Fatal("the read pool wrote")
+	}
+}
+
+func TestParseRequestQuery(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	v := url.Values{"key": {"k"}, "team": {"t"}, "model": {"m"}, "route": {"r"}, "endpoint": {"messages"},
+		"status": {"4xx"}, "since": {"24h"}, "until": {"1700000000"}, "limit": {"7"}, "other": {"x"}}
+	q, err := ParseRequestQuery(v, now)
+	want := RequestQuery{Key: "k", Team: "t", Model: "m", Route: "r", Endpoint: "messages", Status: "4xx",
+		Since: now.Add(-24 * time.Hour), Until: time.Unix(1_700_000_000, 0), Limit: 7}
+	if err != nil || q != want {
+		t.Fatalf("got %+v, %v\nwant %+v", q, err, want)
+	}
+	for param, bad := range map[string]string{"since": "yesterday", "until": "-1h", "limit": "0"} {
+		_, err := ParseRequestQuery(url.Values{param: {bad}}, now)
+		var pe *ParamError
+		if !errors.As(err, &pe) || pe.Param != param || !errors.Is(err, ErrBadQuery) || !strings.Contains(err.Error(), bad) {
+			t.Errorf("%s=%s: %v", param, bad, err)
+		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -120,24 +119,12 @@ func (s *Server) adminRequests(c *gin.Context) {
 	if !ok {
 		return
 	}
-	now := s.o.Now()
-	q := ledger.RequestQuery{Key: c.Query("key"), Team: c.Query("team"), Model: c.Query("model"), Route: c.Query("route"),
-		Endpoint: c.Query("endpoint"), Status: c.Query("status")}
-	var werr *wire.Error
-	if q.Since, werr = parseTime("since", c.Query("since"), now); werr == nil {
-		q.Until, werr = parseTime("until", c.Query("until"), now)
-	}
-	if werr != nil {
-		s.writeError(c, werr)
+	q, err := ledger.ParseRequestQuery(c.Request.URL.Query(), s.o.Now())
+	if err != nil {
+		var pe *ledger.ParamError
+		errors.As(err, &pe)
+		s.writeError(c, wire.BadRequest(pe.Param, "%s", pe.Error()))
 		return
-	}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			s.writeError(c, wire.BadRequest("limit", "limit %.32q: want a whole number from 1 to 1000", v))
-			return
-		}
-		q.Limit = n
 	}
 	rows, err := r.Requests(c.Request.Context(), q)
 	if err != nil {
